@@ -1,0 +1,130 @@
+"""Atomic file and directory writes, and safe readers for user-supplied files.
+
+Every artifact edgekit writes goes to a temporary name in the same directory and is then
+renamed, so an interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_directory(final: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
+    """Build a directory under a temporary name beside ``final``, then move it into place.
+
+    An existing ``final`` is refused unless ``force``; with ``force`` it is replaced only once
+    the new directory is complete. If the body raises (or the process is interrupted), the
+    temporary directory is removed and ``final`` is untouched.
+    """
+    final = Path(final)
+    if final.exists() and not force:
+        raise EdgekitError(f"{final} already exists; pass --force to overwrite it")
+    parent = final.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+        os.chmod(tmp, 0o777 & ~_umask())
+    except OSError as err:
+        raise EdgekitError(f"cannot write to {parent}: {err.strerror or err}") from err
+    try:
+        yield tmp
+        if final.exists() or final.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=parent))
+            os.rmdir(old)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def point_symlink(link: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Atomically make ``link`` a relative symlink to ``target`` (replacing any old link)."""
+    link = Path(link)
+    rel = os.path.relpath(Path(target).resolve(), link.parent.resolve())
+    tmp = link.parent / f".{link.name}.{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(rel, tmp)
+    os.replace(tmp, link)
+
+
+def load_npz(path: str | os.PathLike) -> dict:
+    """Read a ``.npz`` file without pickles; every failure is a one-line user error."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgekitError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except ValueError as err:
+        if "pickle" in str(err).lower():
+            raise EdgekitError(
+                f"{path}: holds pickled objects, which edgekit refuses to load"
+            ) from err
+        raise EdgekitError(f"{path}: not a valid .npz file ({err})") from err
+    except Exception as err:  # zipfile.BadZipFile, OSError, EOFError, ...
+        raise EdgekitError(f"{path}: not a valid .npz file ({type(err).__name__}: {err})") from err
+
+
+def load_json(path: str | os.PathLike, *, what: str = "JSON file") -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise EdgekitError(f"{path}: no such file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise EdgekitError(f"{path}: not a valid {what} ({err})") from err

@@ -1,0 +1,13 @@
+"""Runners: one per backend, one interface (see :class:`~edgekit.runtime.base.Runner`).
+
+>>> from edgekit.runtime import open_runner
+>>> with open_runner("model.int8.tflite", threads=1) as runner:     # doctest: +SKIP
+...     probs = runner.infer(x)          # real features in, real outputs out, any batch
+"""
+
+from __future__ import annotations
+
+from edgekit.runtime.base import Runner, RuntimeUnavailable, TensorInfo
+from edgekit.runtime.registry import RUNTIMES, open_runner, runtime_for
+
+__all__ = ["RUNTIMES", "Runner", "RuntimeUnavailable", "TensorInfo", "open_runner", "runtime_for"]

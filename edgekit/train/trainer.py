@@ -1,0 +1,235 @@
+"""The trainer: dataset -> splits -> model -> fit -> evaluate -> run directory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edgekit import __version__
+from edgekit._lazy import require
+from edgekit.data import Dataset, Splits, load_dataset, split_dataset
+from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_directory, point_symlink
+from edgekit.train.config import TrainConfig
+from edgekit.train.model import build_model, compile_model
+from edgekit.train.run import DEFAULT_RUNS_DIR, LATEST, RUN_SCHEMA, Run, open_run
+
+CALIBRATION_SAMPLES = 1000
+
+
+def _strategy(distribute: str):
+    """The tf.distribute strategy; must be created before any other TensorFlow op."""
+    if distribute == "none":
+        return None
+    tf = require("tensorflow")
+    if distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if not os.environ.get("TF_CONFIG"):
+        raise EdgekitError("--distribute multi-worker needs TF_CONFIG describing the cluster")
+    try:
+        json.loads(os.environ["TF_CONFIG"])
+    except json.JSONDecodeError as err:
+        raise EdgekitError(f"TF_CONFIG is not valid JSON ({err})") from err
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _is_chief() -> bool:
+    """True unless this process is a non-chief worker of a multi-worker cluster."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    task = json.loads(raw).get("task", {})
+    cluster = json.loads(raw).get("cluster", {})
+    if task.get("type") == "chief":
+        return True
+    return "chief" not in cluster and task.get("type") == "worker" and task.get("index", 0) == 0
+
+
+def _run_dir(config: TrainConfig, ds: Dataset) -> Path:
+    if config.out:
+        out = Path(config.out)
+        if out.exists() and not config.force:
+            raise EdgekitError(f"{out} already exists; pass --force to overwrite it")
+        return out
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = DEFAULT_RUNS_DIR / f"{config.name or ds.name}-{stamp}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def train_from_config(config: TrainConfig) -> Run:
+    config = config.validated()
+    strategy = _strategy(config.distribute)
+    keras = require("keras")
+    ds = load_dataset(config.dataset, target=config.target, task=config.task)
+    splits = split_dataset(
+        ds, val_split=config.val_split, test_split=config.test_split, seed=config.seed
+    )
+    chief = _is_chief()
+    out = _run_dir(config, ds) if chief else None
+
+    keras.utils.set_random_seed(config.seed)
+    scope = strategy.scope() if strategy is not None else _nullscope()
+    with scope:
+        model = build_model(
+            input_shape=ds.input_shape,
+            task=ds.task,
+            n_classes=ds.n_classes,
+            hidden=config.hidden,
+            activation=config.activation,
+            dropout=config.dropout,
+            x_train=splits.x_train,
+        )
+        compile_model(
+            model, task=ds.task, optimizer=config.optimizer, learning_rate=config.learning_rate
+        )
+    callbacks = []
+    if config.early_stopping:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping, restore_best_weights=True
+            )
+        )
+    verbose = 1 if sys.stdout.isatty() else 0
+    start = time.perf_counter()
+    history = model.fit(
+        splits.x_train,
+        splits.y_train,
+        validation_data=(splits.x_val, splits.y_val),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    scores = model.evaluate(
+        splits.x_test,
+        splits.y_test,
+        batch_size=max(config.batch_size, 256),
+        verbose=0,
+        return_dict=True,
+    )
+    test_metrics = {k: float(v) for k, v in scores.items() if k != "compile_metrics"}
+    epochs_run = len(history.history.get("loss", []))
+    info = _run_info(config, ds, splits, model, test_metrics, epochs_run, seconds)
+    if not chief:
+        return Run(path=None, info=info)  # type: ignore[arg-type]
+    with atomic_directory(out, force=config.force) as tmp:
+        _write_run(tmp, model, info, history.history, splits, config.seed)
+    point_symlink(LATEST, out)
+    return open_run(out)
+
+
+class _nullscope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _run_info(config, ds: Dataset, splits: Splits, model, test_metrics, epochs_run, seconds):
+    tf = require("tensorflow")
+    keras = require("keras")
+    if ds.task == "regression":
+        test = {k: test_metrics[k] for k in ("loss", "mae", "rmse") if k in test_metrics}
+    else:
+        test = {k: test_metrics[k] for k in ("loss", "accuracy") if k in test_metrics}
+    return {
+        "schema": RUN_SCHEMA,
+        "name": config.name or ds.name,
+        "task": ds.task,
+        "labels": ds.labels,
+        "dataset": {
+            "name": ds.name,
+            "source": ds.source,
+            "sha256": ds.sha256,
+            "n_train": len(splits.x_train),
+            "n_val": len(splits.x_val),
+            "n_test": len(splits.x_test),
+            "input_shape": ds.input_shape,
+        },
+        "model": {
+            "hidden": config.hidden,
+            "activation": config.activation,
+            "dropout": config.dropout,
+            "params": int(model.count_params()),
+        },
+        "training": {
+            "epochs": config.epochs,
+            "epochs_run": epochs_run,
+            "seconds": round(seconds, 3),
+            "seed": config.seed,
+            "batch_size": config.batch_size,
+            "optimizer": config.optimizer,
+            "learning_rate": config.learning_rate,
+            "val_split": config.val_split,
+            "test_split": config.test_split,
+            "early_stopping": config.early_stopping,
+            "distribute": config.distribute,
+        },
+        "metrics": {"test": test},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {
+            "edgekit": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+    }
+
+
+def _write_run(tmp: Path, model, info: dict, history: dict, splits: Splits, seed: int) -> None:
+    model.save(tmp / "model.keras")
+    (tmp / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    (tmp / "history.csv").write_text(_history_csv(history), encoding="utf-8")
+    _plot_history(history, tmp / "training.png", title=info["name"])
+    data = tmp / "data"
+    data.mkdir()
+    np.savez(data / "test.npz", x=splits.x_test.astype(np.float32), y=splits.y_test)
+    rng = np.random.default_rng(seed)
+    n = min(CALIBRATION_SAMPLES, len(splits.x_train))
+    idx = rng.choice(len(splits.x_train), size=n, replace=False)
+    np.savez(data / "calibration.npz", x=splits.x_train[idx].astype(np.float32))
+
+
+def _history_csv(history: dict) -> str:
+    keys = list(history)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["epoch", *keys])
+    for i in range(len(history.get("loss", []))):
+        writer.writerow([i + 1, *(f"{float(history[k][i]):.6g}" for k in keys)])
+    return buf.getvalue()
+
+
+def _plot_history(history: dict, path: Path, *, title: str) -> None:
+    matplotlib = require("matplotlib")
+    matplotlib.use("Agg")
+    plt = require("matplotlib.pyplot")
+    metrics = [k for k in history if not k.startswith("val_") and k != "loss"]
+    panels = ["loss", *metrics[:1]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=False):
+        epochs = range(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
