@@ -7,8 +7,14 @@ becomes an :class:`~edgekit.errors.MissingExtraError` naming the extra to instal
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import logging
 import os
+import sys
+import warnings
+from collections.abc import Iterator
 from types import ModuleType
 
 from edgekit.errors import MissingExtraError
@@ -26,18 +32,56 @@ _EXTRAS = {
 }
 
 
+_NOISY = ("tensorflow", "keras", "tf2onnx")
+
+
 def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    for name in ("tensorflow", "tf2onnx", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"(tensorflow|keras|tf2onnx)(\.|$)")
+
+
+@contextlib.contextmanager
+def silenced(*fds: int) -> Iterator[None]:
+    """Hide what libraries print to the given file descriptors (default: stdout and stderr).
+
+    TensorFlow's C++ code, the TFLite converter and ONNX Runtime's quantizer print notes
+    that would drown edgekit's own output. Python exceptions are unaffected: a failure still
+    raises with its message. ``EDGEKIT_DEBUG=1`` shows everything.
+    """
+    fds = fds or (1, 2)
+    if os.environ.get("EDGEKIT_DEBUG"):
+        yield
+        return
+    saved: list[tuple[int, int]] = []
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        with open(os.devnull, "w") as null:
+            for fd in fds:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(null.fileno(), fd)
+        with contextlib.redirect_stdout(io.StringIO()) if 1 in fds else contextlib.nullcontext():
+            yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def require(name: str) -> ModuleType:
     """Import ``name`` or raise a one-line error naming the extra that provides it."""
     top = name.split(".")[0]
-    if top in ("tensorflow", "keras", "tf2onnx"):
+    noisy = top in _NOISY
+    if noisy:
         _quiet_tensorflow()
     try:
-        return importlib.import_module(name)
+        quiet = noisy and top not in sys.modules
+        with silenced(2) if quiet else contextlib.nullcontext():
+            return importlib.import_module(name)
     except ImportError as err:
         package, extra = _EXTRAS.get(top, (top, "dev"))
         hint = f"pip install {package}" if extra == "core" else f"pip install 'edgekit[{extra}]'"

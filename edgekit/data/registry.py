@@ -21,17 +21,18 @@ def _array_sha256(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _sklearn(loader: str, name: str, *, task: str) -> Dataset:
+def _sklearn(loader: str, name: str, *, task: str, images: bool = False) -> Dataset:
     from edgekit._lazy import require
 
     datasets = require("sklearn.datasets")
     bunch = getattr(datasets, loader)()
     names = [str(n) for n in bunch.target_names]
+    x = bunch.images if images else bunch.data
     return build_dataset(
         name=name,
         source=f"sklearn.datasets.{loader}",
-        sha256=_array_sha256(bunch.data, bunch.target),
-        x=bunch.data,
+        sha256=_array_sha256(x, bunch.target),
+        x=x,
         y=bunch.target,
         task=task,
         label_names=names,
@@ -39,7 +40,8 @@ def _sklearn(loader: str, name: str, *, task: str) -> Dataset:
 
 
 def _digits(task: str, target: str | None) -> Dataset:
-    return _sklearn("load_digits", "digits", task=task)
+    """8x8 images of digits, 0..16 per pixel (flattened inside the model)."""
+    return _sklearn("load_digits", "digits", task=task, images=True)
 
 
 def _breast_cancer(task: str, target: str | None) -> Dataset:

@@ -91,7 +91,9 @@ class Runner(ABC):
         """Check ``x`` against the model's input shape (batch first) and make it float32."""
         x = np.asarray(x)
         want = self.input.shape[1:]
-        if x.ndim != len(want) + 1 or any(w not in (-1, d) for w, d in zip(want, x.shape[1:], strict=False)):
+        if x.ndim != len(want) + 1 or any(
+            w not in (-1, d) for w, d in zip(want, x.shape[1:], strict=False)
+        ):
             raise EdgekitError(
                 f"{self.path.name}: input has shape {list(x.shape)}, the model takes "
                 f"[batch, {', '.join(map(str, want))}]"

@@ -1,0 +1,284 @@
+"""``edgekit.export(...)``: resolve the source, build each variant, validate, write manifest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+from edgekit.export.manifest import MANIFEST_NAME, MANIFEST_SCHEMA
+from edgekit.export.onnx import check_opset
+from edgekit.export.variants import BuildInputs, select_variants
+from edgekit.fileio import atomic_directory, load_npz, sha256_file
+
+# Layers the exporters (TFLite, ONNX and edgekit's C generator) are built and tested for.
+SUPPORTED_LAYERS = (
+    "InputLayer",
+    "Flatten",
+    "Normalization",
+    "Dense",
+    "Dropout",
+    "Activation",
+    "ReLU",
+    "Softmax",
+    "Rescaling",
+    "Reshape",
+)
+REFERENCE_SAMPLES_WITHOUT_DATA = 256
+
+
+@dataclass
+class ExportResult:
+    """What ``export`` wrote: the directory, the manifest and each artifact's validation."""
+
+    path: Path
+    manifest: dict[str, Any]
+    extra_files: list[Path] = field(default_factory=list)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST_NAME
+
+    @property
+    def artifacts(self) -> list[dict[str, Any]]:
+        return self.manifest["artifacts"]
+
+    @property
+    def failed_variants(self) -> list[str]:
+        return [a["variant"] for a in self.artifacts if not a["validation"]["passed"]]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed_variants
+
+    def table(self) -> str:
+        from edgekit.export.table import export_table
+
+        return export_table(self.manifest)
+
+
+@dataclass
+class _Source:
+    model_path: Path
+    task: str | None
+    labels: list[str] | None
+    test: dict[str, np.ndarray] | None
+    calibration: np.ndarray | None
+    default_out: Path
+
+
+def _resolve(source: str | Path | None) -> _Source:
+    from edgekit.train.run import open_run
+
+    if source is None or Path(source).is_dir():
+        run = open_run(source)
+        return _Source(
+            model_path=run.model_path,
+            task=run.task,
+            labels=run.labels,
+            test=load_npz(run.test_data_path) if run.test_data_path.exists() else None,
+            calibration=(
+                load_npz(run.calibration_path).get("x") if run.calibration_path.exists() else None
+            ),
+            default_out=run.path / "export",
+        )
+    path = Path(source)
+    if not path.exists():
+        raise EdgekitError(f"{path}: no such file or directory")
+    if path.suffix != ".keras":
+        raise EdgekitError(f"{path}: export takes a run directory or a .keras model file")
+    if (path.parent / "run.json").is_file() and path.name == "model.keras":
+        return _resolve(path.parent)
+    data = path.parent / "data"
+    test = load_npz(data / "test.npz") if (data / "test.npz").is_file() else None
+    calib = (
+        load_npz(data / "calibration.npz").get("x")
+        if (data / "calibration.npz").is_file()
+        else None
+    )
+    return _Source(
+        model_path=path,
+        task=None,
+        labels=None,
+        test=test,
+        calibration=calib,
+        default_out=path.parent / f"{path.stem}_export",
+    )
+
+
+def _check_layers(model, path: Path) -> None:
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind not in SUPPORTED_LAYERS:
+            raise EdgekitError(
+                f"{path}: layer {layer.name!r} ({kind}) is not supported by edgekit's exporters; "
+                f"supported layers: {', '.join(SUPPORTED_LAYERS)}"
+            )
+
+
+def _infer_task(model) -> str:
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    units = int(model.outputs[0].shape[-1])
+    if units == 1:
+        return "binary" if activation == "sigmoid" else "regression"
+    return "multiclass"
+
+
+def export(
+    source: str | Path | None = None,
+    *,
+    tflite: bool = False,
+    quantize: list[str] | None = None,
+    io_type: str | None = None,
+    onnx: bool = False,
+    onnx_quantize: list[str] | None = None,
+    opset: int = 17,
+    c_array: bool = False,
+    c_source: str | None = None,
+    c_prefix: str = "edgekit",
+    calibration_samples: int = 200,
+    atol: float = 1e-4,
+    max_accuracy_drop: float = 1.0,
+    out: str | Path | None = None,
+    force: bool = False,
+) -> ExportResult:
+    """Export a run (default ``runs/latest``) or a ``.keras`` file; see ``edgekit export -h``."""
+    variants = select_variants(
+        tflite=tflite, quantize=quantize, onnx=onnx, onnx_quantize=onnx_quantize
+    )
+    names = [v.name for v in variants]
+    if io_type is not None and "int8" not in names:
+        raise EdgekitError("--io-type applies to the int8 variant; add --quantize int8")
+    if c_array and not any(v.format == "tflite" for v in variants):
+        raise EdgekitError("--c-array needs at least one TFLite variant")
+    if c_source is not None:
+        raise EdgekitError("--c-source is not built yet (issue: edge devices)")
+    check_opset(opset)
+    if calibration_samples < 1:
+        raise EdgekitError(f"--calibration-samples must be at least 1, got {calibration_samples}")
+    if not atol >= 0:
+        raise EdgekitError(f"--atol must be non-negative, got {atol}")
+    if not max_accuracy_drop >= 0:
+        raise EdgekitError(f"--max-accuracy-drop must be non-negative, got {max_accuracy_drop}")
+
+    src = _resolve(source)
+    out_dir = Path(out) if out else src.default_out
+    if out_dir.exists() and not force:
+        raise EdgekitError(f"{out_dir} already exists; pass --force to overwrite it")
+    needs_calibration = [v.name for v in variants if v.calibrated]
+    if needs_calibration and src.calibration is None:
+        raise EdgekitError(
+            f"{', '.join(needs_calibration)} need calibration data, and {src.model_path} has "
+            "no data/calibration.npz beside it; export a run directory made by `edgekit train`"
+        )
+
+    from edgekit.train.model_io import load_keras_model
+
+    model = load_keras_model(src.model_path)
+    _check_layers(model, src.model_path)
+    task = src.task or _infer_task(model)
+    ref = _reference(model, task, src.test)
+    calibration = None
+    if src.calibration is not None:
+        calibration = np.asarray(src.calibration[:calibration_samples], np.float32)
+
+    with atomic_directory(out_dir, force=force) as tmp:
+        inputs = BuildInputs(
+            model=model,
+            out_dir=tmp,
+            calibration=calibration,
+            io_type=io_type or "int8",
+            opset=opset,
+        )
+        entries = [_build_one(v, inputs, ref, atol, max_accuracy_drop) for v in variants]
+        extra: list[Path] = []
+        if c_array:
+            extra += _write_c_arrays(tmp, entries)
+        arrays = {"x": ref.x, "reference": ref.outputs}
+        if ref.y is not None:
+            arrays["y"] = ref.y
+        np.savez(tmp / "test.npz", **arrays)
+        manifest = {
+            "schema": MANIFEST_SCHEMA,
+            "task": task,
+            "labels": src.labels,
+            "source": {"file": src.model_path.name, "sha256": sha256_file(src.model_path)},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "edgekit": __version__,
+            "validation": {
+                "data": "test.npz",
+                "samples": len(ref.x),
+                "labelled": ref.y is not None,
+                "reference_metrics": ref.metrics,
+                "atol": atol,
+                "max_accuracy_drop": max_accuracy_drop,
+            },
+            "artifacts": entries,
+        }
+        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return ExportResult(
+        path=out_dir.resolve(), manifest=manifest, extra_files=[out_dir / p.name for p in extra]
+    )
+
+
+def _reference(model, task: str, test: dict[str, np.ndarray] | None):
+    from edgekit.export.validate import Reference
+
+    if test is not None and "x" in test:
+        x = np.asarray(test["x"], np.float32)
+        y = test.get("y")
+    else:  # no data: parity against the Keras model on seeded random inputs
+        shape = [int(d) for d in model.inputs[0].shape[1:]]
+        x = np.random.default_rng(0).normal(size=(REFERENCE_SAMPLES_WITHOUT_DATA, *shape))
+        x, y = x.astype(np.float32), None
+    want = [int(d) for d in model.inputs[0].shape[1:]]
+    if list(x.shape[1:]) != want:
+        raise EdgekitError(
+            f"test data has feature shape {list(x.shape[1:])}, the model takes {want}"
+        )
+    outputs = np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float32)
+    return Reference(task=task, x=x, y=y, outputs=outputs)
+
+
+def _build_one(variant, inputs: BuildInputs, ref, atol: float, max_drop: float) -> dict:
+    from edgekit._lazy import silenced
+    from edgekit.export.validate import validate
+
+    path = inputs.out_dir / variant.file
+    with silenced():
+        variant.build(inputs, path)
+        validation, ins, outs = validate(
+            path, ref, exact=variant.exact, atol=atol, max_accuracy_drop=max_drop
+        )
+    return {
+        "file": variant.file,
+        "format": variant.format,
+        "variant": variant.name,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+        "inputs": ins,
+        "outputs": outs,
+        "validation": validation,
+    }
+
+
+def _write_c_arrays(out_dir: Path, entries: list[dict]) -> list[Path]:
+    from edgekit.export.c_array import write_c_array
+    from edgekit.export.tflite import tflite_ops
+
+    written: list[Path] = []
+    for entry in entries:
+        if entry["format"] != "tflite":
+            continue
+        path = out_dir / entry["file"]
+        ops = tflite_ops(path)
+        entry["ops"] = list(dict.fromkeys(ops))
+        written += write_c_array(path, ops=ops)
+    return written

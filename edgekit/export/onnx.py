@@ -1,0 +1,139 @@
+"""ONNX export through frozen graphs, and ONNX Runtime quantization (dynamic, static QDQ).
+
+``tf2onnx.convert.from_keras`` fails on Keras 3 models, and both ``model.export(format=
+"onnx")`` and ``tf2onnx.convert.from_function`` leave a ``Normalization`` layer's constants as
+extra graph inputs. Freezing the concrete function's variables to constants first gives a graph
+with exactly one input. Tensor names are then cleaned (``features`` in, the Keras output
+layer's name out) and the batch dimension is named ``batch``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgekit._lazy import require
+from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write_bytes
+
+ONNX_QUANT_MODES = ("dynamic", "static")
+MIN_OPSET, MAX_OPSET = 13, 18
+
+
+def check_opset(opset: int) -> int:
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise EdgekitError(f"--opset must be between {MIN_OPSET} and {MAX_OPSET}, got {opset}")
+    return opset
+
+
+def to_onnx(model, path: str | Path, *, opset: int = 17) -> Path:
+    """Convert a Keras model to ``.onnx`` with one input and a dynamic batch dimension."""
+    check_opset(opset)
+    tf = require("tensorflow")
+    tf2onnx = require("tf2onnx")
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    in_name = model.inputs[0].name if hasattr(model.inputs[0], "name") else "features"
+    in_name = _clean(in_name) or "features"
+    out_name = _clean(model.layers[-1].name) or "output"
+    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32, name=in_name)
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    frozen = convert_variables_to_constants_v2(concrete)
+    try:
+        proto, _ = tf2onnx.convert.from_function(
+            tf.function(frozen), input_signature=[spec], opset=opset
+        )
+    except Exception as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise EdgekitError(f"ONNX conversion failed: {first}") from err
+    _tidy(proto, in_name=in_name, out_name=out_name)
+    return atomic_write_bytes(path, proto.SerializeToString())
+
+
+def _clean(name: str) -> str:
+    return name.split(":")[0].replace("/", "_")
+
+
+def _tidy(proto, *, in_name: str, out_name: str) -> None:
+    """One input named ``in_name``, one output named ``out_name``, batch dim named ``batch``."""
+    graph = proto.graph
+    initializers = {init.name for init in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise EdgekitError(
+            f"ONNX conversion left {len(inputs)} graph inputs ({', '.join(i.name for i in inputs)}); "
+            "expected exactly one"
+        )
+    if len(graph.output) != 1:
+        raise EdgekitError(f"ONNX conversion produced {len(graph.output)} outputs; expected one")
+    old = graph.output[0].name
+    if old != out_name:
+        for node in graph.node:
+            for i, name in enumerate(node.input):
+                if name == old:
+                    node.input[i] = out_name
+            for i, name in enumerate(node.output):
+                if name == old:
+                    node.output[i] = out_name
+        graph.output[0].name = out_name
+    for value in (inputs[0], graph.output[0]):
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].ClearField("dim_value")
+            dims[0].dim_param = "batch"
+    proto.producer_name = "edgekit"
+
+
+class _Reader:
+    """ONNX Runtime calibration reader over raw input samples."""
+
+    def __init__(self, name: str, samples: np.ndarray, batch: int = 1) -> None:
+        self._items = iter([{name: samples[i : i + batch]} for i in range(0, len(samples), batch)])
+
+    def get_next(self):
+        return next(self._items, None)
+
+    def rewind(self):  # pragma: no cover - not used by MinMax calibration
+        pass
+
+
+def quantize_onnx(
+    src: str | Path, path: str | Path, *, mode: str, calibration: np.ndarray | None = None
+) -> Path:
+    """ONNX Runtime quantization: ``dynamic`` (int8 weights) or ``static`` (QDQ, per-channel)."""
+    if mode not in ONNX_QUANT_MODES:
+        raise EdgekitError(
+            f"unknown ONNX quantization {mode!r}; choose from {', '.join(ONNX_QUANT_MODES)}"
+        )
+    quant = require("onnxruntime.quantization")
+    path = Path(path)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        out = Path(tmp) / "quantized.onnx"
+        try:
+            if mode == "dynamic":
+                quant.quantize_dynamic(str(src), str(out), weight_type=quant.QuantType.QInt8)
+            else:
+                if calibration is None or len(calibration) == 0:
+                    raise EdgekitError("the onnx-static variant needs calibration data")
+                onnx = require("onnx")
+                name = onnx.load(str(src)).graph.input[0].name
+                reader = _Reader(name, np.asarray(calibration, np.float32))
+                quant.quantize_static(
+                    str(src),
+                    str(out),
+                    reader,
+                    quant_format=quant.QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=quant.QuantType.QInt8,
+                    weight_type=quant.QuantType.QInt8,
+                )
+        except EdgekitError:
+            raise
+        except Exception as err:
+            first = (str(err).splitlines() or [type(err).__name__])[0]
+            raise EdgekitError(f"ONNX {mode} quantization failed: {first}") from err
+        return atomic_write_bytes(path, out.read_bytes())

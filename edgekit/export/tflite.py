@@ -1,0 +1,84 @@
+"""TensorFlow Lite export: float32, float16, dynamic-range, full-integer int8 and 16x8.
+
+Builtin ops only: the converter is never allowed Flex (SELECT_TF_OPS) ops, so a model that
+would need them is refused with the converter's reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit._lazy import require
+from edgekit.errors import EdgekitError
+from edgekit.fileio import atomic_write_bytes
+
+TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8", "int16x8")
+CALIBRATED = ("int8", "int16x8")
+IO_TYPES = ("int8", "uint8", "float")
+
+
+def to_tflite(
+    model,
+    path: str | Path,
+    *,
+    variant: str = "float32",
+    calibration: np.ndarray | None = None,
+    io_type: str = "int8",
+) -> Path:
+    """Convert a Keras model to a ``.tflite`` file.
+
+    ``calibration`` (raw training inputs) is required for ``int8`` and ``int16x8``;
+    ``io_type`` sets the input/output type of the ``int8`` variant (``int8``, ``uint8`` or
+    ``float``). Example: ``to_tflite(model, "m.int8.tflite", variant="int8", calibration=x)``.
+    """
+    tf = require("tensorflow")
+    if variant not in TFLITE_VARIANTS:
+        raise EdgekitError(f"unknown variant {variant!r}; choose from {', '.join(TFLITE_VARIANTS)}")
+    if io_type not in IO_TYPES:
+        raise EdgekitError(f"unknown --io-type {io_type!r}; choose from float, int8, uint8")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant in CALIBRATED:
+        if calibration is None or len(calibration) == 0:
+            raise EdgekitError(f"the {variant} variant needs calibration data")
+        samples = np.asarray(calibration, dtype=np.float32)
+
+        def representative():
+            for i in range(len(samples)):
+                yield [samples[i : i + 1]]
+
+        converter.representative_dataset = representative
+    if variant == "int8":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[io_type]
+        converter.inference_input_type = io
+        converter.inference_output_type = io
+    elif variant == "int16x8":
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+    try:
+        flatbuffer = converter.convert()
+    except Exception as err:  # ConverterError and friends carry the MLIR diagnostics
+        lines = [ln.strip() for ln in str(err).splitlines() if "error" in ln.lower()]
+        reason = lines[0] if lines else (str(err).splitlines() or [type(err).__name__])[0]
+        raise EdgekitError(
+            f"TFLite conversion ({variant}) failed: {reason}; edgekit exports builtin ops only"
+        ) from err
+    return atomic_write_bytes(path, flatbuffer)
+
+
+def tflite_ops(path: str | Path) -> list[str]:
+    """Builtin op names used by a ``.tflite`` file, in execution order (no delegates)."""
+    interpreter_mod = require("ai_edge_litert.interpreter")
+    interpreter = interpreter_mod.Interpreter(
+        model_path=str(path),
+        experimental_op_resolver_type=interpreter_mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    return [op["op_name"] for op in interpreter._get_ops_details()]

@@ -1,0 +1,73 @@
+"""Validation of every exported artifact in its own runtime against the Keras model.
+
+Float32 artifacts must match the Keras outputs within ``atol``. Every other variant is judged
+by its accuracy drop in percentage points (``max_accuracy_drop``); for regression, by the
+increase of its MAE in percent of the Keras model's MAE. Without labels the drop is measured
+against the Keras model's own predictions. A failed validation is a failed export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import metrics as m
+from edgekit.runtime import open_runner
+
+
+@dataclass
+class Reference:
+    """What artifacts are compared with: inputs, labels (if known) and Keras outputs."""
+
+    task: str
+    x: np.ndarray
+    y: np.ndarray | None
+    outputs: np.ndarray
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return m.task_metrics(self.outputs, self.y, self.task) if self.y is not None else {}
+
+
+def validate(
+    path: Path, ref: Reference, *, exact: bool, atol: float, max_accuracy_drop: float
+) -> tuple[dict[str, Any], list[dict], list[dict]]:
+    """Run ``path`` on the reference inputs; returns (validation, inputs, outputs)."""
+    with open_runner(path) as runner:
+        outputs = runner.infer_batched(ref.x, batch=256)
+        inputs = [t.to_json() for t in runner.inputs]
+        outs = [t.to_json() for t in runner.outputs]
+    diff = m.max_abs_diff(outputs, ref.outputs)
+    result: dict[str, Any] = {
+        "max_abs_diff": diff,
+        "top1_agreement": m.top1_agreement(outputs, ref.outputs, ref.task),
+        "metrics": m.task_metrics(outputs, ref.y, ref.task) if ref.y is not None else {},
+        "accuracy_drop": None,
+    }
+    if ref.y is not None:
+        result["accuracy_drop"] = m.accuracy_drop(ref.metrics, result["metrics"])
+    if exact:
+        result["criterion"] = f"max_abs_diff <= {atol:g}"
+        result["passed"] = bool(diff <= atol)
+        return result, inputs, outs
+    if ref.task == "regression":
+        base = ref.metrics.get("mae") if ref.y is not None else None
+        if base:
+            worse = 100.0 * (result["metrics"]["mae"] - base) / base
+        else:  # no labels: the error against the Keras outputs, in % of their spread
+            spread = float(np.ptp(ref.outputs)) or 1.0
+            worse = 100.0 * float(np.mean(np.abs(outputs.ravel() - ref.outputs.ravel()))) / spread
+        result["mae_increase_pct"] = round(worse, 6)
+        result["criterion"] = f"mae_increase_pct <= {max_accuracy_drop:g}"
+        result["passed"] = bool(worse <= max_accuracy_drop)
+        return result, inputs, outs
+    drop = result["accuracy_drop"]
+    if drop is None:  # no labels: agreement with the Keras model's own predictions
+        drop = round(100.0 * (1.0 - result["top1_agreement"]), 6)
+        result["accuracy_drop"] = drop
+    result["criterion"] = f"accuracy_drop <= {max_accuracy_drop:g}"
+    result["passed"] = bool(drop <= max_accuracy_drop)
+    return result, inputs, outs

@@ -1,0 +1,115 @@
+"""The variant registry: every artifact edgekit can export, and how it is built.
+
+Dispatch goes through ``VARIANTS`` (a dict), so a new format is one module and one entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.export.tflite import TFLITE_VARIANTS
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a variant's builder may use."""
+
+    model: object
+    out_dir: Path
+    calibration: np.ndarray | None
+    io_type: str
+    opset: int
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    format: str  # "tflite" or "onnx"
+    file: str
+    exact: bool  # judged by --atol (float32) rather than --max-accuracy-drop
+    calibrated: bool
+    build: Callable[[BuildInputs, Path], Path]
+
+
+def _tflite(variant: str) -> Callable[[BuildInputs, Path], Path]:
+    def build(inp: BuildInputs, path: Path) -> Path:
+        from edgekit.export.tflite import to_tflite
+
+        return to_tflite(
+            inp.model, path, variant=variant, calibration=inp.calibration, io_type=inp.io_type
+        )
+
+    return build
+
+
+def _onnx_float(inp: BuildInputs, path: Path) -> Path:
+    from edgekit.export.onnx import to_onnx
+
+    return to_onnx(inp.model, path, opset=inp.opset)
+
+
+def _onnx_quant(mode: str) -> Callable[[BuildInputs, Path], Path]:
+    def build(inp: BuildInputs, path: Path) -> Path:
+        from edgekit.export.onnx import quantize_onnx
+
+        src = inp.out_dir / VARIANTS["onnx-float32"].file
+        return quantize_onnx(src, path, mode=mode, calibration=inp.calibration)
+
+    return build
+
+
+VARIANTS: dict[str, Variant] = {
+    **{
+        v: Variant(
+            v, "tflite", f"model.{v}.tflite", v == "float32", v in ("int8", "int16x8"), _tflite(v)
+        )
+        for v in TFLITE_VARIANTS
+    },
+    "onnx-float32": Variant("onnx-float32", "onnx", "model.float32.onnx", True, False, _onnx_float),
+    "onnx-dynamic": Variant(
+        "onnx-dynamic", "onnx", "model.dynamic.onnx", False, False, _onnx_quant("dynamic")
+    ),
+    "onnx-static": Variant(
+        "onnx-static", "onnx", "model.static.onnx", False, True, _onnx_quant("static")
+    ),
+}
+ONNX_MODES = ("dynamic", "static")
+
+
+def select_variants(
+    *, tflite: bool, quantize: list[str] | None, onnx: bool, onnx_quantize: list[str] | None
+) -> list[Variant]:
+    """The variants the flags ask for, in registry order.
+
+    ``--quantize`` implies ``--tflite``; ``--onnx-quantize`` implies ``--onnx`` (the float
+    model is what ONNX Runtime quantizes). With no format flag at all: TFLite float32.
+    """
+    chosen: list[str] = []
+    if quantize is not None:
+        names = list(TFLITE_VARIANTS) if quantize == ["all"] else quantize
+        for name in names:
+            if name not in TFLITE_VARIANTS:
+                raise EdgekitError(
+                    f"unknown variant {name!r}; choose from {', '.join(TFLITE_VARIANTS)} or all"
+                )
+        if not names:
+            raise EdgekitError("--quantize needs at least one variant")
+        chosen += names
+    elif tflite or not (onnx or onnx_quantize):
+        chosen.append("float32")
+    if onnx or onnx_quantize:
+        chosen.append("onnx-float32")
+    if onnx_quantize is not None:
+        modes = list(ONNX_MODES) if onnx_quantize == ["all"] else onnx_quantize
+        for mode in modes:
+            if mode not in ONNX_MODES:
+                raise EdgekitError(
+                    f"unknown ONNX quantization {mode!r}; choose from {', '.join(ONNX_MODES)} or all"
+                )
+        chosen += [f"onnx-{mode}" for mode in modes]
+    return [v for name, v in VARIANTS.items() if name in chosen]
