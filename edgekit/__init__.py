@@ -18,13 +18,13 @@ __all__ = ["__version__", "export", "train"]
 
 def train(recipe=None, **options):
     """Train a model and write its run directory (``edgekit train``). Returns a ``Run``."""
-    from edgekit.train import train as _train
+    from edgekit.trainer import train as _train
 
     return _train(recipe, **options)
 
 
 def export(source=None, **options):
     """Export a run or ``.keras`` model to TFLite/ONNX artifacts (``edgekit export``)."""
-    from edgekit.export import export as _export
+    from edgekit.exporters import export as _export
 
     return _export(source, **options)

@@ -97,7 +97,7 @@ def train(recipe, hidden, **options) -> None:
       edgekit train models/mnist_mlp.toml --dataset ../shared/datasets/mnist.npz
       edgekit train --dataset data.csv --target species --hidden 32,16 --epochs 50
     """
-    from edgekit.train import train as train_api
+    from edgekit.trainer import train as train_api
 
     options["hidden"] = _int_list("--hidden", hidden)
     run = train_api(recipe, **options)
@@ -168,7 +168,7 @@ def export(source, quantize, onnx_quantize, **options) -> None:
       edgekit export runs/latest --tflite --quantize float32,int8 --onnx --onnx-quantize dynamic
       edgekit export model.keras --quantize int8 --c-array --out build/
     """
-    from edgekit.export import export as export_api
+    from edgekit.exporters import export as export_api
 
     result = export_api(
         source, quantize=_str_list(quantize), onnx_quantize=_str_list(onnx_quantize), **options
@@ -182,13 +182,17 @@ def export(source, quantize, onnx_quantize, **options) -> None:
 @cli.command()
 @click.argument("artifacts", nargs=-1, type=click.Path())
 @click.option(
-    "--runtime", default="auto", show_default=True, help="auto, tflite, onnxruntime, keras or c."
+    "--runtime",
+    default="auto",
+    show_default=True,
+    help="auto (by file type), tflite, onnxruntime or keras; a comma list filters an export "
+    "directory (keras: its source model.keras, the reference).",
 )
 @click.option(
     "--device",
     default="cpu",
     show_default=True,
-    help="cpu, gpu, ssh://[user@]host[:port] or a device NAME from edgekit.toml.",
+    help="cpu or gpu (onnxruntime CUDA/TensorRT, Keras on TensorFlow's GPU); comma list allowed.",
 )
 @click.option("--remote-python", default="python3", show_default=True)
 @click.option(
@@ -196,7 +200,7 @@ def export(source, quantize, onnx_quantize, **options) -> None:
 )
 @click.option("--threads", default="1", show_default=True, help="Thread counts, e.g. 1,2.")
 @click.option("--batch", default="1", show_default=True, help="Batch sizes, e.g. 1,32.")
-@click.option("--warmup", type=int, default=10, show_default=True)
+@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed calls first.")
 @click.option("--runs", type=int, default=100, show_default=True, help="Timed calls (at least).")
 @click.option(
     "--min-time",
@@ -205,26 +209,77 @@ def export(source, quantize, onnx_quantize, **options) -> None:
     show_default=True,
     help="Keep timing until this many seconds have passed (tiny models get more samples).",
 )
-@click.option("--data", type=click.Path(dir_okay=False), help="Test data .npz (x, y).")
+@click.option(
+    "--timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds one measurement may take before its child process is killed.",
+)
+@click.option("--data", type=click.Path(dir_okay=False), help="Test data .npz (x, y[, reference]).")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write results as JSON (- for stdout).")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Write a markdown table.")
 @click.option(
-    "--budget", multiple=True, metavar="EXPR", help="e.g. p95_ms<=2 or int8:accuracy>=0.95."
+    "--budget",
+    multiple=True,
+    metavar="EXPR",
+    help="[VARIANT:]METRIC OP NUMBER, e.g. p95_ms<=2 or int8:accuracy>=0.95 (repeatable).",
 )
 @click.option(
     "--baseline", type=click.Path(dir_okay=False), help="A previous bench JSON to compare with."
 )
-@click.option("--max-regression", type=float, default=10.0, show_default=True, metavar="PCT")
-def bench(artifacts, **options) -> None:
+@click.option(
+    "--max-regression",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="PCT",
+    help="Slowdown (median latency, beyond the noise) that fails --baseline.",
+)
+def bench(artifacts, threads, batch, json_out, markdown, budget, **options) -> None:
     """Measure latency, memory and accuracy of exported artifacts.
+
+    Exit code 1 when a measurement fails, a budget is violated or the baseline regresses.
 
     \b
     Examples:
       edgekit bench                                   # runs/latest/export
       edgekit bench model.int8.tflite --threads 1,2 --batch 1,32
       edgekit bench export/ --budget "int8:p95_ms<=1" --json bench.json
+      edgekit bench export/ --baseline main.json --max-regression 10
     """
-    _not_built("bench", "issue: bench")
+    from edgekit.bench import run_bench, write_outputs
+
+    options.pop("remote_python")
+    options.pop("ssh_option")
+    to_stdout = json_out == "-"
+    err = to_stdout  # stdout carries nothing but the JSON then
+
+    def progress(row, index, total):
+        lat = row.latency_ms or {}
+        what = f"p50 {lat['p50']:.4g} ms" if row.ok else row.error
+        click.echo(
+            f"[{index + 1}/{total}] {row.artifact} {row.runtime} {row.device} "
+            f"threads={row.threads} batch={row.batch}: {row.status}, {what}",
+            err=True,
+        )
+
+    result = run_bench(
+        artifacts,
+        threads=_int_list("--threads", threads),
+        batch=_int_list("--batch", batch),
+        budgets=budget,
+        on_row=progress,
+        **options,
+    )
+    write_outputs(result, json_path=None if to_stdout else json_out, markdown_path=markdown)
+    click.echo(result.table(), err=err)
+    if to_stdout:
+        import json
+
+        click.echo(json.dumps(result.to_json(), indent=2))
+    if not result.passed:
+        raise CheckFailed(result.problems())
 
 
 @cli.command()
@@ -237,7 +292,15 @@ def inspect(artifact, as_json) -> None:
     Example:
       edgekit inspect runs/latest/export/model.int8.tflite
     """
-    _not_built("inspect", "issue: bench")
+    from edgekit.inspect import inspect_artifact
+
+    info = inspect_artifact(artifact)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(info.to_json(), indent=2))
+    else:
+        click.echo(info.text())
 
 
 @cli.command()
@@ -263,24 +326,39 @@ def estimate(artifact, target, list_targets, as_json) -> None:
 def compare(base, new, max_regression) -> None:
     """Compare two bench JSON files; exit 1 on a significant regression.
 
+    A row regresses when the bootstrap 95% confidence interval of its median-latency ratio
+    lies entirely above 1 + PCT/100 (noise does not flag; a real slowdown does).
+
     \b
     Example:
       edgekit compare main.json pr.json --max-regression 10
     """
-    _not_built("compare", "issue: bench")
+    from edgekit.bench import compare as compare_api
+
+    result = compare_api(base, new, max_regression=max_regression)
+    click.echo(result.table())
+    if not result.passed:
+        raise CheckFailed(result.summary())
 
 
 @cli.command()
 @click.argument("bench_json", type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), help="Output directory for the plots.")
 def report(bench_json, out) -> None:
-    """Plot a bench JSON file (PNG).
+    """Plot a bench JSON file (PNG) and write a markdown report beside the plots.
+
+    Writes report.md, latency.png (latency distribution per artifact) and tradeoff.png
+    (accuracy vs size vs p50) into --out (default: BENCH_JSON's directory + /report).
 
     \b
     Example:
       edgekit report bench.json --out report/
     """
-    _not_built("report", "issue: bench")
+    from edgekit.report import write_report
+
+    written = write_report(bench_json, out=out)
+    for path in written:
+        click.echo(str(path))
 
 
 @cli.command()

@@ -10,7 +10,7 @@ DEMO_DIR = Path("runs") / "demo"
 
 def run_demo(*, echo: Callable[[str], None] = print) -> dict:
     """Train the default digits model into ``runs/demo`` (replacing an earlier demo)."""
-    from edgekit.train import train
+    from edgekit.trainer import train
 
     echo("edgekit demo: training the digits MLP (scikit-learn digits, 1797 images of 8x8)...")
     run = train(out=str(DEMO_DIR), force=True)

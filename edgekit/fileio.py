@@ -92,6 +92,7 @@ def _umask() -> int:
 def point_symlink(link: str | os.PathLike, target: str | os.PathLike) -> None:
     """Atomically make ``link`` a relative symlink to ``target`` (replacing any old link)."""
     link = Path(link)
+    link.parent.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(Path(target).resolve(), link.parent.resolve())
     tmp = link.parent / f".{link.name}.{os.getpid()}.tmp"
     with contextlib.suppress(FileNotFoundError):

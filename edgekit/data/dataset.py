@@ -76,34 +76,37 @@ def build_dataset(
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     label_names: list[str] | None = None,
+    where: str | None = None,
 ) -> Dataset:
     """Check features and targets, infer the task, and encode labels.
 
-    ``label_names`` names integer classes ``0..K-1`` (e.g. scikit-learn's ``target_names``).
+    ``label_names`` names integer classes ``0..K-1`` (e.g. scikit-learn's ``target_names``);
+    ``where`` is what error messages name (default: ``name``; the path for files).
     """
+    where = where or name
     if task not in ("auto", *TASKS):
         raise EdgekitError(f"unknown task {task!r}; choose from auto, {', '.join(TASKS)}")
-    x = _check_features(name, x, "x")
+    x = _check_features(where, x, "x")
     if x_test is not None:
-        x_test = _check_features(name, x_test, "x_test")
+        x_test = _check_features(where, x_test, "x_test")
         if x_test.shape[1:] != x.shape[1:]:
             raise EdgekitError(
-                f"{name}: x_test has feature shape {list(x_test.shape[1:])}, "
+                f"{where}: x_test has feature shape {list(x_test.shape[1:])}, "
                 f"but x has {list(x.shape[1:])}"
             )
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(x):
         raise EdgekitError(
-            f"{name}: targets must be one value per sample: got shape {list(y.shape)} "
+            f"{where}: targets must be one value per sample: got shape {list(y.shape)} "
             f"for {len(x)} samples"
         )
     if y_test is not None:
         y_test = np.asarray(y_test)
         if y_test.ndim != 1 or len(y_test) != len(x_test):
-            raise EdgekitError(f"{name}: y_test must have one value per row of x_test")
+            raise EdgekitError(f"{where}: y_test must have one value per row of x_test")
     all_y = y if y_test is None else np.concatenate([y, y_test])
     if all_y.dtype.kind == "f" and not np.all(np.isfinite(all_y)):
-        raise EdgekitError(f"{name}: the targets contain NaN or inf")
+        raise EdgekitError(f"{where}: the targets contain NaN or inf")
 
     if task == "auto":
         if all_y.dtype.kind in "USO" or (
@@ -115,7 +118,7 @@ def build_dataset(
 
     if task == "regression":
         if all_y.dtype.kind not in "iufb":
-            raise EdgekitError(f"{name}: regression needs numeric targets")
+            raise EdgekitError(f"{where}: regression needs numeric targets")
         labels = None
         y_enc = y.astype(np.float32)
         yt_enc = None if y_test is None else y_test.astype(np.float32)
@@ -123,12 +126,12 @@ def build_dataset(
         classes = np.unique(all_y)
         if len(classes) < 2:
             raise EdgekitError(
-                f"{name}: the target has a single class ({_label_text(classes[0])!r}); "
+                f"{where}: the target has a single class ({_label_text(classes[0])!r}); "
                 "classification needs at least two"
             )
         if task == "binary" and len(classes) != 2:
             raise EdgekitError(
-                f"{name}: --task binary needs exactly two classes, found {len(classes)}"
+                f"{where}: --task binary needs exactly two classes, found {len(classes)}"
             )
         if label_names is not None and _is_integral(classes) and len(label_names) == len(classes):
             labels = [str(n) for n in label_names]

@@ -67,7 +67,13 @@ def load_csv(path: Path, *, target: str | None = None, task: str = "auto") -> Da
         y_text.append(label)
     y = _numeric_or_text(y_text)
     ds = build_dataset(
-        name=path.stem, source=str(path), sha256=sha256_file(path), x=x, y=y, task=task
+        name=path.stem,
+        source=str(path),
+        sha256=sha256_file(path),
+        x=x,
+        y=y,
+        task=task,
+        where=str(path),
     )
     ds.meta["features"] = [header[i] for i in features]
     ds.meta["target"] = header[t_idx]
@@ -107,4 +113,5 @@ def load_npz_dataset(path: Path, *, target: str | None = None, task: str = "auto
         task=task,
         x_test=x_test,
         y_test=y_test,
+        where=str(path),
     )

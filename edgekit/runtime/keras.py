@@ -13,7 +13,7 @@ class KerasRunner(Runner):
 
     def load(self) -> None:
         tf = require("tensorflow")
-        from edgekit.train.model_io import load_keras_model
+        from edgekit.trainer.model_io import load_keras_model
 
         if self.device == "gpu":
             if not tf.config.list_physical_devices("GPU"):

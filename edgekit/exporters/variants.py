@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.export.tflite import TFLITE_VARIANTS
+from edgekit.exporters.tflite import TFLITE_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Variant:
 
 def _tflite(variant: str) -> Callable[[BuildInputs, Path], Path]:
     def build(inp: BuildInputs, path: Path) -> Path:
-        from edgekit.export.tflite import to_tflite
+        from edgekit.exporters.tflite import to_tflite
 
         return to_tflite(
             inp.model, path, variant=variant, calibration=inp.calibration, io_type=inp.io_type
@@ -48,14 +48,14 @@ def _tflite(variant: str) -> Callable[[BuildInputs, Path], Path]:
 
 
 def _onnx_float(inp: BuildInputs, path: Path) -> Path:
-    from edgekit.export.onnx import to_onnx
+    from edgekit.exporters.onnx import to_onnx
 
     return to_onnx(inp.model, path, opset=inp.opset)
 
 
 def _onnx_quant(mode: str) -> Callable[[BuildInputs, Path], Path]:
     def build(inp: BuildInputs, path: Path) -> Path:
-        from edgekit.export.onnx import quantize_onnx
+        from edgekit.exporters.onnx import quantize_onnx
 
         src = inp.out_dir / VARIANTS["onnx-float32"].file
         return quantize_onnx(src, path, mode=mode, calibration=inp.calibration)

@@ -12,9 +12,9 @@ import numpy as np
 
 from edgekit import __version__
 from edgekit.errors import EdgekitError
-from edgekit.export.manifest import MANIFEST_NAME, MANIFEST_SCHEMA
-from edgekit.export.onnx import check_opset
-from edgekit.export.variants import BuildInputs, select_variants
+from edgekit.exporters.manifest import MANIFEST_NAME, MANIFEST_SCHEMA
+from edgekit.exporters.onnx import check_opset
+from edgekit.exporters.variants import BuildInputs, select_variants
 from edgekit.fileio import atomic_directory, load_npz, sha256_file
 
 # Layers the exporters (TFLite, ONNX and edgekit's C generator) are built and tested for.
@@ -58,7 +58,7 @@ class ExportResult:
         return not self.failed_variants
 
     def table(self) -> str:
-        from edgekit.export.table import export_table
+        from edgekit.exporters.table import export_table
 
         return export_table(self.manifest)
 
@@ -74,7 +74,7 @@ class _Source:
 
 
 def _resolve(source: str | Path | None) -> _Source:
-    from edgekit.train.run import open_run
+    from edgekit.trainer.run import open_run
 
     if source is None or Path(source).is_dir():
         run = open_run(source)
@@ -179,7 +179,7 @@ def export(
             "no data/calibration.npz beside it; export a run directory made by `edgekit train`"
         )
 
-    from edgekit.train.model_io import load_keras_model
+    from edgekit.trainer.model_io import load_keras_model
 
     model = load_keras_model(src.model_path)
     _check_layers(model, src.model_path)
@@ -229,7 +229,7 @@ def export(
 
 
 def _reference(model, task: str, test: dict[str, np.ndarray] | None):
-    from edgekit.export.validate import Reference
+    from edgekit.exporters.validate import Reference
 
     if test is not None and "x" in test:
         x = np.asarray(test["x"], np.float32)
@@ -249,7 +249,7 @@ def _reference(model, task: str, test: dict[str, np.ndarray] | None):
 
 def _build_one(variant, inputs: BuildInputs, ref, atol: float, max_drop: float) -> dict:
     from edgekit._lazy import silenced
-    from edgekit.export.validate import validate
+    from edgekit.exporters.validate import validate
 
     path = inputs.out_dir / variant.file
     with silenced():
@@ -270,8 +270,8 @@ def _build_one(variant, inputs: BuildInputs, ref, atol: float, max_drop: float) 
 
 
 def _write_c_arrays(out_dir: Path, entries: list[dict]) -> list[Path]:
-    from edgekit.export.c_array import write_c_array
-    from edgekit.export.tflite import tflite_ops
+    from edgekit.exporters.c_array import write_c_array
+    from edgekit.exporters.tflite import tflite_ops
 
     written: list[Path] = []
     for entry in entries:

@@ -18,9 +18,9 @@ from edgekit._lazy import require
 from edgekit.data import Dataset, Splits, load_dataset, split_dataset
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_directory, point_symlink
-from edgekit.train.config import TrainConfig
-from edgekit.train.model import build_model, compile_model
-from edgekit.train.run import DEFAULT_RUNS_DIR, LATEST, RUN_SCHEMA, Run, open_run
+from edgekit.trainer.config import TrainConfig
+from edgekit.trainer.model import build_model, compile_model
+from edgekit.trainer.run import DEFAULT_RUNS_DIR, LATEST, RUN_SCHEMA, Run, open_run
 
 CALIBRATION_SAMPLES = 1000
 
@@ -90,6 +90,7 @@ def train_from_config(config: TrainConfig) -> Run:
             activation=config.activation,
             dropout=config.dropout,
             x_train=splits.x_train,
+            y_train=splits.y_train if ds.task == "regression" else None,
         )
         compile_model(
             model, task=ds.task, optimizer=config.optimizer, learning_rate=config.learning_rate

@@ -11,6 +11,6 @@ package imports no TensorFlow until an export actually runs.
 
 from __future__ import annotations
 
-from edgekit.export.api import ExportResult, export
+from edgekit.exporters.api import ExportResult, export
 
 __all__ = ["ExportResult", "export"]

@@ -1,6 +1,6 @@
 """Model spec -> Keras model: flatten and normalization inside, a head that fits the task.
 
-Preprocessing is part of the model, so exported artifacts take raw features exactly as they
+Preprocessing is part of the model (and, for regression, the target's scale), so exported artifacts take raw features exactly as they
 are in the dataset. Images (inputs of rank > 1) are flattened and normalized with one mean and
 variance over all pixels; tabular features are normalized per feature, with constant features
 given a variance of 1 so that an unseen value cannot blow up to ``x / epsilon``.
@@ -25,8 +25,13 @@ def build_model(
     activation: str = "relu",
     dropout: float = 0.0,
     x_train: np.ndarray | None = None,
+    y_train: np.ndarray | None = None,
 ):
-    """Build the feedforward network; ``x_train`` (raw features) sets the normalization."""
+    """Build the feedforward network.
+
+    ``x_train`` (raw features) sets the input normalization. For regression, ``y_train`` sets
+    a final ``Rescaling`` so the network learns a standardized target but outputs real units.
+    """
     keras = require("keras")
     inputs = keras.Input(shape=tuple(input_shape), name=INPUT_NAME)
     h = inputs
@@ -50,6 +55,11 @@ def build_model(
         outputs = keras.layers.Dense(1, activation="sigmoid", name=name)(h)
     elif task == "multiclass":
         outputs = keras.layers.Dense(n_classes, activation="softmax", name=name)(h)
+    elif y_train is not None:
+        y = np.asarray(y_train, np.float64)
+        std = float(y.std()) or 1.0
+        h = keras.layers.Dense(1, activation=None, name="linear")(h)
+        outputs = keras.layers.Rescaling(scale=std, offset=float(y.mean()), name=name)(h)
     else:
         outputs = keras.layers.Dense(1, activation=None, name=name)(h)
     return keras.Model(inputs, outputs, name="edgekit_mlp")

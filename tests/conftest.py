@@ -1,0 +1,136 @@
+"""Shared fixtures: a scratch working directory per test, tiny trained runs, CLI helpers.
+
+Every model here is tiny and seeded; session-scoped runs are trained once and reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path, monkeypatch):
+    """Run every test in its own empty directory, so runs/ never lands in the repo."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EDGEKIT_DATA_DIR", raising=False)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+
+
+@contextlib.contextmanager
+def chdir(path: Path):
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300, cwd=None):
+    """Run ``python -m edgekit ARGS`` as a real subprocess; returns CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "edgekit", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=cwd,
+    )
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process through ``main()``; returns (exit code, stdout, stderr)."""
+    import io
+
+    from edgekit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    lines = [",".join(header)] + [",".join(str(c) for c in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def regression_csv(
+    path: Path,
+    n: int = 300,
+    seed: int = 0,
+    *,
+    scales=(1.0, 2.0, 0.5, 1.5),
+    offsets=(0.0, 1.0, -1.0, 0.5),
+) -> Path:
+    """A smooth regression task; ``scales`` sets how different the feature ranges are."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)) * np.asarray(scales) + np.asarray(offsets)
+    z = (x - np.asarray(offsets)) / np.asarray(scales)
+    y = 2 * z[:, 0] + 1.5 * z[:, 1] - z[:, 2] + 0.5 * z[:, 3] + 0.1 * rng.normal(size=n)
+    rows = [[*(f"{v:.5f}" for v in xi), f"{yi:.5f}"] for xi, yi in zip(x, y, strict=True)]
+    return write_csv(path, ["a", "b", "c", "d", "value"], rows)
+
+
+def _train(base: Path, name: str, **options):
+    import edgekit
+
+    with chdir(base):
+        return edgekit.train(out=str(base / name), **options)
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="session")
+def digits_run(runs_dir):
+    """Multiclass: digits images, one small hidden layer."""
+    return _train(runs_dir, "digits", dataset="digits", hidden=[32], epochs=12, seed=0)
+
+
+@pytest.fixture(scope="session")
+def binary_run(runs_dir):
+    """Binary: the seeds' synthetic make_classification task."""
+    return _train(runs_dir, "binary", dataset="synthetic", hidden=[16, 8], epochs=15, seed=0)
+
+
+@pytest.fixture(scope="session")
+def regression_run(runs_dir):
+    """Regression: a CSV with a numeric target, features on comparable scales."""
+    csv = regression_csv(runs_dir / "reg.csv")
+    return _train(
+        runs_dir, "regression", dataset=str(csv), hidden=[16], epochs=60, learning_rate=0.01, seed=0
+    )
+
+
+@pytest.fixture(scope="session")
+def digits_export(digits_run, runs_dir):
+    """Every variant of the digits run, exported once."""
+    import edgekit
+
+    return edgekit.export(
+        digits_run.path,
+        quantize=["all"],
+        onnx=True,
+        onnx_quantize=["dynamic", "static"],
+        c_array=True,
+        out=runs_dir / "digits_export",
+    )
