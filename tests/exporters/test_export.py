@@ -267,7 +267,7 @@ BAD = [
 @pytest.mark.parametrize("argv, message", BAD, ids=[m[:30] for _, m in BAD])
 def test_bad_flags(digits_run, tmp_path, argv, message):
     code, out, err = cli("export", str(digits_run.path), "--out", "o", *argv)
-    assert (code, err) == (2, f"edgekit: error: {message}\n")
+    assert (code, out, err) == (2, "", f"edgekit: error: {message}\n")
     assert not (tmp_path / "o").exists()
 
 
