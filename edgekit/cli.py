@@ -102,7 +102,8 @@ def train(recipe, hidden, **options) -> None:
     options["hidden"] = _int_list("--hidden", hidden)
     run = train_api(recipe, **options)
     if run.path is None:
-        click.echo("worker finished; the chief writes the run directory")
+        test = ", ".join(f"{k}={v:.4f}" for k, v in run.metrics["test"].items())
+        click.echo(f"worker finished (the chief writes the run directory); test: {test}")
         return
     click.echo(_run_summary(run))
 

@@ -95,6 +95,37 @@ def train_from_config(config: TrainConfig) -> Run:
         compile_model(
             model, task=ds.task, optimizer=config.optimizer, learning_rate=config.learning_rate
         )
+    start = time.perf_counter()
+    if config.distribute == "multi-worker":
+        from edgekit.trainer.distributed import evaluate, fit_multi_worker
+
+        history = fit_multi_worker(
+            model,
+            strategy,
+            splits,
+            task=ds.task,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            patience=config.early_stopping,
+        )
+        seconds = time.perf_counter() - start
+        test_metrics = evaluate(model, splits.x_test, splits.y_test, ds.task)
+    else:
+        history, seconds, test_metrics = _fit(model, splits, config)
+    epochs_run = len(history.get("loss", []))
+    info = _run_info(config, ds, splits, model, test_metrics, epochs_run, seconds)
+    if not chief:
+        return Run(path=None, info=info)  # type: ignore[arg-type]
+    with atomic_directory(out, force=config.force) as tmp:
+        _write_run(tmp, model, info, history, splits, config.seed)
+    point_symlink(LATEST, out)
+    return open_run(out)
+
+
+def _fit(model, splits: Splits, config: TrainConfig):
+    """Keras ``fit`` (single device or MirroredStrategy), then evaluation on the test split."""
+    keras = require("keras")
     callbacks = []
     if config.early_stopping:
         callbacks.append(
@@ -123,14 +154,7 @@ def train_from_config(config: TrainConfig) -> Run:
         return_dict=True,
     )
     test_metrics = {k: float(v) for k, v in scores.items() if k != "compile_metrics"}
-    epochs_run = len(history.history.get("loss", []))
-    info = _run_info(config, ds, splits, model, test_metrics, epochs_run, seconds)
-    if not chief:
-        return Run(path=None, info=info)  # type: ignore[arg-type]
-    with atomic_directory(out, force=config.force) as tmp:
-        _write_run(tmp, model, info, history.history, splits, config.seed)
-    point_symlink(LATEST, out)
-    return open_run(out)
+    return history.history, seconds, test_metrics
 
 
 class _nullscope:
