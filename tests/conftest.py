@@ -134,3 +134,27 @@ def digits_export(digits_run, runs_dir):
         c_array=True,
         out=runs_dir / "digits_export",
     )
+
+
+@pytest.fixture(scope="session")
+def core_venv(tmp_path_factory) -> Path:
+    """A fresh virtualenv holding only the core install (``pip install .``): no TensorFlow.
+
+    Built once per session from a copy of the working tree; pip fetches the core
+    dependencies (click, numpy, onnxruntime, ai-edge-litert) from the package index.
+    """
+    import shutil
+
+    base = tmp_path_factory.mktemp("core")
+    src = base / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", "runs", "__pycache__", "*.egg-info", ".venv", "tests", "benchmarks", "build"))
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         str(src)], capture_output=True, text=True, timeout=900,
+    )
+    if pip.returncode != 0:
+        pytest.fail(f"core install failed:\n{pip.stdout[-2000:]}\n{pip.stderr[-2000:]}")
+    return venv / "bin"
