@@ -286,3 +286,14 @@ def test_interrupted_training_leaves_no_run_directory(tmp_path):
     assert err.strip().splitlines()[-1] == "edgekit: interrupted"
     assert "Traceback" not in err
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_no_progress_bar_when_not_on_a_terminal(tmp_path):
+    proc = run_cli("train", "--dataset", "synthetic", "--hidden", "4", "--epochs", "2", "--out", "q",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("trained synthetic: binary, ")
+    assert lines[1] == f"run directory: {(tmp_path / 'q').resolve()}"
+    assert proc.stderr == ""
