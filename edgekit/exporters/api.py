@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -189,15 +192,24 @@ def export(
     if src.calibration is not None:
         calibration = np.asarray(src.calibration[:calibration_samples], np.float32)
 
-    with atomic_directory(out_dir, force=force) as tmp:
+    with atomic_directory(out_dir, force=force) as tmp, tempfile.TemporaryDirectory() as scratch:
+        saved_model = None
+        if any(v.format == "tflite" for v in variants):
+            from edgekit._lazy import silenced
+            from edgekit.exporters.tflite import saved_model_for
+
+            with silenced():
+                saved_model = saved_model_for(model, Path(scratch) / "saved_model")
         inputs = BuildInputs(
             model=model,
             out_dir=tmp,
+            saved_model=saved_model,
             calibration=calibration,
             io_type=io_type or "int8",
             opset=opset,
         )
-        entries = [_build_one(v, inputs, ref, atol, max_accuracy_drop) for v in variants]
+        with _gc_frozen():
+            entries = [_build_one(v, inputs, ref, atol, max_accuracy_drop) for v in variants]
         extra: list[Path] = []
         if c_array:
             extra += _write_c_arrays(tmp, entries)
@@ -226,6 +238,17 @@ def export(
     return ExportResult(
         path=out_dir.resolve(), manifest=manifest, extra_files=[out_dir / p.name for p in extra]
     )
+
+
+@contextlib.contextmanager
+def _gc_frozen():
+    """The TFLite converter runs ``gc.collect()`` on every conversion, which scans every
+    object TensorFlow has loaded; freezing them first makes those collections cheap."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _reference(model, task: str, test: dict[str, np.ndarray] | None):

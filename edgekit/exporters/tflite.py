@@ -19,6 +19,24 @@ CALIBRATED = ("int8", "int16x8")
 IO_TYPES = ("int8", "uint8", "float")
 
 
+def saved_model_for(model, directory: str | Path) -> Path:
+    """Write ``model``'s inference function (``training=False``) as a SavedModel.
+
+    This is what ``TFLiteConverter.from_keras_model`` does internally for Keras 3 models, on
+    every call; converting several variants from one SavedModel does that work once.
+    """
+    import functools
+
+    tf = require("tensorflow")
+    keras = require("keras")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    signature = [tf.TensorSpec(t.shape, dtype=t.dtype, name=t.name) for t in model.inputs]
+    archive.add_endpoint("serve", functools.partial(model.__call__, training=False), signature)
+    archive.write_out(str(directory), verbose=False)
+    return Path(directory)
+
+
 def to_tflite(
     model,
     path: str | Path,
@@ -27,7 +45,8 @@ def to_tflite(
     calibration: np.ndarray | None = None,
     io_type: str = "int8",
 ) -> Path:
-    """Convert a Keras model to a ``.tflite`` file.
+    """Convert a Keras model (or a SavedModel directory from :func:`saved_model_for`) to
+    a ``.tflite`` file.
 
     ``calibration`` (raw training inputs) is required for ``int8`` and ``int16x8``;
     ``io_type`` sets the input/output type of the ``int8`` variant (``int8``, ``uint8`` or
@@ -38,7 +57,10 @@ def to_tflite(
         raise EdgekitError(f"unknown variant {variant!r}; choose from {', '.join(TFLITE_VARIANTS)}")
     if io_type not in IO_TYPES:
         raise EdgekitError(f"unknown --io-type {io_type!r}; choose from float, int8, uint8")
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if isinstance(model, (str, Path)):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(model))
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -37,7 +37,7 @@ def validate(
 ) -> tuple[dict[str, Any], list[dict], list[dict]]:
     """Run ``path`` on the reference inputs; returns (validation, inputs, outputs)."""
     with open_runner(path) as runner:
-        outputs = runner.infer_batched(ref.x, batch=256)
+        outputs = runner.infer_batched(ref.x, batch=1024)
         inputs = [t.to_json() for t in runner.inputs]
         outs = [t.to_json() for t in runner.outputs]
     diff = m.max_abs_diff(outputs, ref.outputs)

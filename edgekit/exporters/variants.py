@@ -21,6 +21,7 @@ class BuildInputs:
 
     model: object
     out_dir: Path
+    saved_model: Path | None  # the model as a SavedModel, shared by the TFLite variants
     calibration: np.ndarray | None
     io_type: str
     opset: int
@@ -41,7 +42,11 @@ def _tflite(variant: str) -> Callable[[BuildInputs, Path], Path]:
         from edgekit.exporters.tflite import to_tflite
 
         return to_tflite(
-            inp.model, path, variant=variant, calibration=inp.calibration, io_type=inp.io_type
+            inp.saved_model or inp.model,
+            path,
+            variant=variant,
+            calibration=inp.calibration,
+            io_type=inp.io_type,
         )
 
     return build
