@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from edgekit._lazy import require
@@ -21,7 +23,10 @@ class KerasRunner(Runner):
             self._tf_device = "/GPU:0"
         elif self.device == "cpu":
             self._tf_device = "/CPU:0"
-            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+            # Once TensorFlow has run something in this process, the thread count is fixed
+            # (RuntimeError). bench measures each row in a fresh process, where it applies.
+            with contextlib.suppress(RuntimeError):
+                tf.config.threading.set_intra_op_parallelism_threads(self.threads)
         else:
             raise RuntimeUnavailable(f"the keras runtime runs on cpu or gpu, not {self.device}")
         self.model = load_keras_model(self.path)

@@ -1,0 +1,71 @@
+"""Benchmarks: latency, memory and accuracy of exported artifacts; budgets and baselines.
+
+>>> from edgekit.bench import run_bench, compare
+>>> result = run_bench(["runs/latest/export"], threads=[1], batch=[1, 32],
+...                    budgets=["int8:p95_ms<=1"])                  # doctest: +SKIP
+>>> print(result.table()); result.passed                            # doctest: +SKIP
+>>> compare("main.json", "pr.json", max_regression=10).passed      # doctest: +SKIP
+
+Every measurement runs in its own child process; nothing here imports TensorFlow unless a
+``.keras`` model is measured (and then only in the child). The names below load on first use,
+so the measuring child (``python -m edgekit.bench.worker``) imports only what it needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_API = {
+    "BENCH_SCHEMA": "schema",
+    "BenchFile": "schema",
+    "BenchRow": "schema",
+    "load_bench": "schema",
+    "METRICS": "budgets",
+    "Budget": "budgets",
+    "BudgetCheck": "budgets",
+    "check_budgets": "budgets",
+    "parse_budget": "budgets",
+    "Comparison": "comparison",
+    "RowComparison": "comparison",
+    "compare": "comparison",
+    "BenchResult": "run",
+    "run_bench": "run",
+    "write_outputs": "run",
+}
+__all__ = [
+    "BENCH_SCHEMA",
+    "METRICS",
+    "BenchFile",
+    "BenchResult",
+    "BenchRow",
+    "Budget",
+    "BudgetCheck",
+    "Comparison",
+    "RowComparison",
+    "check_budgets",
+    "compare",
+    "load_bench",
+    "parse_budget",
+    "run_bench",
+    "write_outputs",
+]
+
+if TYPE_CHECKING:
+    from edgekit.bench.budgets import METRICS, Budget, BudgetCheck, check_budgets, parse_budget
+    from edgekit.bench.comparison import Comparison, RowComparison, compare
+    from edgekit.bench.run import BenchResult, run_bench, write_outputs
+    from edgekit.bench.schema import BENCH_SCHEMA, BenchFile, BenchRow, load_bench
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgekit.bench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"edgekit.bench.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

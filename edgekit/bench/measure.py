@@ -1,0 +1,220 @@
+"""One measurement, in the current process: load, time, evaluate.
+
+This is what the child process of :mod:`edgekit.bench.worker` runs. The timing loop holds
+nothing but ``perf_counter_ns()`` around the runtime call (``runner.bind(feed)``, which is
+``runner.call(feed)`` without Python's call overhead): inputs are checked, quantized and (for
+TFLite) resized beforehand by ``runner.prepare``, the garbage collector is paused, and the
+bookkeeping happens outside the timed interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from edgekit.bench.job import Job
+from edgekit.bench.stats import summarize, thin
+from edgekit.errors import EdgekitError, MissingExtraError
+from edgekit.runtime import RuntimeUnavailable, open_runner
+
+# The module each runtime loads; imported before the init clock starts, so ``init_ms`` is the
+# model's load + allocate and not Python's import of the runtime.
+_BACKENDS = {
+    "tflite": "ai_edge_litert.interpreter",
+    "onnxruntime": "onnxruntime",
+    "keras": "tensorflow",
+}
+MAX_SAMPLES = 100_000
+
+
+class UsageError(EdgekitError):
+    """The job's input does not fit the model (bench stops with exit 2, not an error row)."""
+
+
+def preload(runtime: str) -> None:
+    """Import a runtime's module ahead of its job (a hint; failures are left to the job)."""
+    module = _BACKENDS.get(runtime)
+    if module and module != "tensorflow":
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
+def _describe(err: BaseException) -> str:
+    first_line = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {first_line}" if first_line else type(err).__name__
+
+
+def _ms(ns: int) -> float:
+    return ns / 1e6
+
+
+def peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
+
+
+def infer_task(outputs: np.ndarray, y: np.ndarray | None) -> str:
+    """Task from the output width: 1 column -> binary (0/1 labels) or regression."""
+    width = int(np.prod(outputs.shape[1:])) if outputs.ndim > 1 else 1
+    if width > 1:
+        return "multiclass"
+    if (
+        y is not None
+        and y.size
+        and np.issubdtype(y.dtype, np.integer)
+        and set(np.unique(y)) <= {0, 1}
+    ):
+        return "binary"
+    return "regression"
+
+
+def time_calls(run, *, runs: int, min_time: float, max_time: float) -> list[int]:
+    """Per-call nanoseconds: at least ``runs`` calls and ``min_time`` s, at most the caps."""
+    clock = time.perf_counter_ns
+    samples: list[int] = []
+    append = samples.append
+    start = clock()
+    soft = start + int(min_time * 1e9)
+    hard = start + int(max_time * 1e9)
+    n = 0
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while True:
+            t0 = clock()
+            run()
+            t1 = clock()
+            append(t1 - t0)
+            n += 1
+            if (n >= runs and t1 >= soft) or n >= MAX_SAMPLES or t1 >= hard:
+                break
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return samples
+
+
+def _timing_batch(runner, x: np.ndarray | None, batch: int, seed: int) -> np.ndarray:
+    """``batch`` rows of the test data (repeated if it has fewer), or seeded noise."""
+    if x is not None and len(x):
+        reps = -(-batch // len(x))
+        return np.concatenate([x] * reps)[:batch] if reps > 1 else x[:batch]
+    shape = [batch, *[d if d > 0 else 1 for d in runner.input.shape[1:]]]
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _load_data(job: Job) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    if not job.data:
+        return None, None, None
+    from edgekit.fileio import load_npz
+
+    arrays = load_npz(job.data)
+    x = arrays[job.x_key]
+    y = arrays.get(job.y_key) if job.y_key else None
+    ref = arrays.get(job.reference_key) if job.reference_key else None
+    return x, y, ref
+
+
+def measure(job: Job) -> dict[str, Any]:
+    """Measure one job; returns the measured fields of a bench row (``status`` and all)."""
+    out: dict[str, Any] = {"status": "ok", "error": None}
+    backend = _BACKENDS.get(job.runtime)
+    if backend:
+        try:
+            if backend == "tensorflow":
+                from edgekit._lazy import require
+
+                require(backend)
+            else:
+                importlib.import_module(backend)
+        except (ImportError, MissingExtraError):
+            package = backend.split(".")[0].replace("_", "-")
+            extra = "'edgekit[train]'" if backend == "tensorflow" else package
+            return {
+                "status": "skipped",
+                "error": f"the {job.runtime} runtime needs {package}, which is not installed "
+                f"here (pip install {extra})",
+            }
+    x, y, ref = _load_data(job)
+
+    clock = time.perf_counter_ns
+    t0 = clock()
+    runner = open_runner(job.path, runtime=job.runtime, threads=job.threads, device=job.device)
+    try:
+        runner.__enter__()
+    except RuntimeUnavailable as err:
+        return {"status": "skipped", "error": str(err)}
+    except EdgekitError as err:
+        return {"status": "error", "error": str(err)}
+    except Exception as err:  # a runtime's own exception types
+        return {"status": "error", "error": _describe(err)}
+    load_ns = clock() - t0
+    try:
+        if x is not None:
+            try:
+                x = runner.check_features(x)
+            except EdgekitError as err:
+                want = ", ".join(str(d) for d in runner.input.shape[1:])
+                raise UsageError(
+                    f"{job.data}: '{job.x_key}' has samples of shape {list(x.shape[1:])}, "
+                    f"{os.path.basename(job.path)} takes [batch, {want}]"
+                ) from err
+        x_time = _timing_batch(runner, x, job.batch, job.seed)
+        t0 = clock()
+        feed = runner.prepare(x_time)
+        out["init_ms"] = _ms(load_ns + clock() - t0)
+
+        t0 = clock()
+        raw = runner.call(feed)
+        out["first_ms"] = _ms(clock() - t0)
+        first = runner.finish(raw)
+        if len(first) != job.batch:
+            raise EdgekitError(f"the model returned {len(first)} rows for a batch of {job.batch}")
+        run = runner.bind(feed)  # == runner.call(feed), minus Python call overhead
+        for _ in range(job.warmup):
+            run()
+        ns = time_calls(run, runs=job.runs, min_time=job.min_time, max_time=job.max_time)
+        samples = np.asarray(ns, dtype=np.float64) / 1e6
+        lat = summarize(samples)
+        out["latency_ms"] = lat
+        out["throughput_per_s"] = job.batch * 1000.0 / lat["mean"] if lat["mean"] > 0 else None
+        out["runs"] = int(samples.size)
+        out["samples_ms"] = [round(float(v), 6) for v in thin(samples)]
+        out["peak_rss_mb"] = peak_rss_mb()
+
+        if x is not None and job.evaluate:
+            outputs = runner.infer_batched(x, batch=job.eval_batch)
+            task = job.task or infer_task(outputs, y)
+            out["task"] = task
+            if y is not None:
+                from edgekit.metrics import accuracy_drop, task_metrics
+
+                out["metrics"] = task_metrics(outputs, y, task)
+                if ref is not None and len(ref) == len(y):
+                    out["accuracy_drop"] = accuracy_drop(task_metrics(ref, y, task), out["metrics"])
+            if ref is not None and ref.size == outputs.size and len(ref) == len(outputs):
+                from edgekit.metrics import max_abs_diff
+
+                out["max_abs_diff"] = max_abs_diff(outputs, ref)
+    except UsageError:
+        raise
+    except RuntimeUnavailable as err:
+        return {"status": "skipped", "error": str(err)}
+    except EdgekitError as err:
+        return {"status": "error", "error": str(err)}
+    except Exception as err:  # the runtime failed while running: an error row, not a crash
+        return {"status": "error", "error": _describe(err)}
+    finally:
+        runner.close()
+    return out

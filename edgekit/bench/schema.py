@@ -1,0 +1,145 @@
+"""The bench result schema (``edgekit.bench/1``): one row per measurement, and its JSON.
+
+A row holds the contract's fields in the contract's order, plus some additions:
+``accuracy_drop`` (reference accuracy minus this artifact's, in percentage points), ``runs``
+(how many calls were timed), ``rounds`` (in how many processes, ``bench --repeat``), ``path``
+(the artifact as given) and ``samples_ms`` (up to 2000 raw per-call latencies, evenly spaced
+in time, one equal segment per round) that ``compare`` and ``report`` use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError
+from edgekit.fileio import load_json
+
+BENCH_SCHEMA = "edgekit.bench/1"
+STATUSES = ("ok", "error", "skipped")
+_NUMBERS = ("size_bytes", "init_ms", "first_ms", "throughput_per_s", "peak_rss_mb",
+            "max_abs_diff", "accuracy_drop", "runs")  # fmt: skip
+_LATENCY_METRICS = ("min_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+
+
+@dataclass
+class BenchRow:
+    """One (artifact, runtime, device, threads, batch) measurement."""
+
+    artifact: str
+    format: str
+    variant: str
+    runtime: str
+    device: str
+    threads: int
+    batch: int
+    status: str = "ok"
+    error: str | None = None
+    size_bytes: int = 0
+    init_ms: float | None = None
+    first_ms: float | None = None
+    latency_ms: dict[str, float] | None = None
+    throughput_per_s: float | None = None
+    peak_rss_mb: float | None = None
+    metrics: dict[str, float] | None = None
+    max_abs_diff: float | None = None
+    accuracy_drop: float | None = None
+    runs: int = 0
+    rounds: int = 1
+    path: str = ""
+    samples_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def key(self) -> tuple:
+        """What identifies a measurement across runs (``compare`` matches on it)."""
+        return (self.artifact, self.variant, self.runtime, self.device, self.threads, self.batch)
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{self.artifact} [{self.runtime}, {self.device}, threads={self.threads}, "
+            f"batch={self.batch}]"
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def value(self, metric: str) -> float | None:
+        """A budget metric of this row (``p95_ms``, ``size_kb``, ``accuracy``, ...)."""
+        if metric in _LATENCY_METRICS:
+            return (self.latency_ms or {}).get(metric[: -len("_ms")])
+        if metric == "size_kb":
+            return self.size_bytes / 1024.0
+        if metric in ("accuracy", "mae", "rmse"):
+            return (self.metrics or {}).get(metric)
+        return getattr(self, metric, None)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any], *, where: str = "result") -> BenchRow:
+        """A row from a bench JSON file; a malformed row is a one-line user error."""
+        if not isinstance(obj, dict):
+            raise EdgekitError(f"{where}: expected an object")
+        for key in ("artifact", "runtime", "device", "threads", "batch"):
+            if key not in obj:
+                raise EdgekitError(f"{where}: missing field {key!r}")
+        for key in ("threads", "batch", "rounds"):
+            if key in obj and (not isinstance(obj[key], int) or isinstance(obj[key], bool)):
+                raise EdgekitError(f"{where}: {key!r} must be an integer")
+        for key in ("latency_ms", "metrics"):
+            value = obj.get(key)
+            if value is not None and (
+                not isinstance(value, dict) or not all(_finite(v) for v in value.values())
+            ):
+                raise EdgekitError(f"{where}: {key!r} must map names to numbers")
+        for key in _NUMBERS:
+            if obj.get(key) is not None and not _finite(obj[key]):
+                raise EdgekitError(f"{where}: {key!r} must be a number")
+        for key in ("artifact", "format", "variant", "runtime", "device", "status", "error"):
+            if obj.get(key) is not None and not isinstance(obj[key], str):
+                raise EdgekitError(f"{where}: {key!r} must be a string")
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in obj.items() if k in names}
+        kwargs["format"] = str(obj.get("format") or "")
+        kwargs["variant"] = str(obj.get("variant") or obj["artifact"])
+        kwargs["samples_ms"] = [float(v) for v in (obj.get("samples_ms") or []) if _finite(v)]
+        row = cls(**kwargs)
+        if row.status not in STATUSES:
+            raise EdgekitError(
+                f"{where}: status {row.status!r} is not one of {', '.join(STATUSES)}"
+            )
+        return row
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@dataclass
+class BenchFile:
+    """A bench JSON file read back: its environment and rows."""
+
+    path: Path
+    environment: dict[str, Any]
+    rows: list[BenchRow]
+
+
+def load_bench(path: str | Path) -> BenchFile:
+    """Read a bench JSON file (``edgekit.bench/1``); every problem is a one-line user error."""
+    path = Path(path)
+    obj = load_json(path, what="bench JSON file")
+    if not isinstance(obj, dict) or obj.get("schema") != BENCH_SCHEMA:
+        raise EdgekitError(f"{path}: not an edgekit bench file (schema {BENCH_SCHEMA} expected)")
+    results = obj.get("results")
+    if not isinstance(results, list):
+        raise EdgekitError(f"{path}: 'results' must be a list")
+    rows = []
+    for i, item in enumerate(results):
+        rows.append(BenchRow.from_json(item, where=f"{path}: results[{i}]"))
+    env = obj.get("environment")
+    return BenchFile(path=path, environment=env if isinstance(env, dict) else {}, rows=rows)

@@ -1,0 +1,49 @@
+"""The measuring child process: ``python -m edgekit.bench.worker`` < job.json > result.json.
+
+It reads one :class:`~edgekit.bench.measure.Job` as JSON on stdin and writes one JSON object on
+its stdout. Anything a runtime prints (C or Python) goes to stderr instead, so the result
+stays parseable. A runtime that crashes takes only this process down; the parent turns the
+signal into an ``error`` row. Imports stay lean: numpy, the one runtime the job needs, and
+never TensorFlow unless the job is a ``.keras`` model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main(argv: list[str]) -> int:
+    result_fd = os.dup(1)
+    os.dup2(2, 1)  # runtimes' own prints (C or Python) go to stderr
+    sys.stdout = sys.stderr
+    try:
+        # Import before the job arrives: a pre-started worker is ready when it does.
+        from edgekit.bench.measure import Job, UsageError, measure, preload
+
+        if len(argv) == 2 and argv[0] == "--preload":
+            preload(argv[1])
+
+        text = sys.stdin.read()
+        if not text.strip():  # the parent closed a spare worker it did not need
+            return 0
+        job_obj = json.loads(text)
+        try:
+            result = measure(Job(**job_obj))
+        except UsageError as err:
+            result = {"usage_error": str(err)}
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        return 1
+    with os.fdopen(result_fd, "w", encoding="utf-8") as out:
+        json.dump(result, out)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stderr.flush()
+    os._exit(code)  # the result is out; skip tearing down the runtime and the interpreter
