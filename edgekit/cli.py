@@ -195,7 +195,12 @@ def export(source, quantize, onnx_quantize, **options) -> None:
     show_default=True,
     help="cpu or gpu (onnxruntime CUDA/TensorRT, Keras on TensorFlow's GPU); comma list allowed.",
 )
-@click.option("--remote-python", default="python3", show_default=True)
+@click.option(
+    "--remote-python",
+    default="python3",
+    show_default=True,
+    help="Python on an ssh:// device (remote devices are not supported by this version).",
+)
 @click.option(
     "--ssh-option", multiple=True, metavar="KEY=VALUE", help="Passed to ssh as -o KEY=VALUE."
 )
@@ -209,6 +214,15 @@ def export(source, quantize, onnx_quantize, **options) -> None:
     default=0.5,
     show_default=True,
     help="Keep timing until this many seconds have passed (tiny models get more samples).",
+)
+@click.option(
+    "--repeat",
+    type=int,
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Measure each row in N processes, in interleaved rounds; compare and --baseline "
+    "then weigh the spread between them. Use 3 or more on shared or noisy machines.",
 )
 @click.option(
     "--timeout",
@@ -312,12 +326,41 @@ def inspect(artifact, as_json) -> None:
 def estimate(artifact, target, list_targets, as_json) -> None:
     """Estimate MACs, RAM, flash and latency of a model on a microcontroller or board.
 
+    Computed from the model file and the target catalog (every number in it names its
+    source); nothing runs. Exit code 1 when the model does not fit the target's RAM or flash.
+    Add targets in ~/.config/edgekit/targets.toml or ./edgekit.toml ([targets.NAME]).
+
     \b
     Examples:
       edgekit estimate model.int8.tflite --target cortex-m7
       edgekit estimate --list-targets
     """
-    _not_built("estimate", "issue: edge devices")
+    import json
+
+    from edgekit.estimate import estimate as estimate_api
+    from edgekit.estimate import list_targets as catalog_targets
+    from edgekit.estimate import targets_table
+
+    if list_targets:
+        if artifact is not None or target is not None:
+            raise EdgekitError("--list-targets takes no ARTIFACT and no --target")
+        targets = catalog_targets()
+        if as_json:
+            doc = {"schema": "edgekit.targets/1", "targets": [t.to_json() for t in targets]}
+            click.echo(json.dumps(doc, indent=2))
+        else:
+            click.echo(targets_table(targets))
+        return
+    if artifact is None:
+        raise EdgekitError("estimate needs an ARTIFACT (a .tflite or .onnx file) or --list-targets")
+    if target is None:
+        names = ", ".join(t.name for t in catalog_targets())
+        raise EdgekitError(f"estimate needs --target NAME; choose from {names}")
+    result = estimate_api(artifact, target=target)
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.text())
+    if not result.fits:
+        parts = [p for p, ok in (("RAM", result.fits_ram), ("flash", result.fits_flash)) if not ok]
+        raise CheckFailed(f"{result.artifact} does not fit {target}: {' and '.join(parts)}")
 
 
 @cli.command()

@@ -63,18 +63,6 @@ def test_user_error_is_caught_once_in_main():
     assert out == ""
 
 
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["estimate", "m.tflite", "--target", "cortex-m4"], "`edgekit estimate` is not built yet"),
-    ],
-)
-def test_unbuilt_commands_say_so(argv, message):
-    code, _, err = cli(*argv)
-    assert code == 2
-    assert message in err
-
-
 def test_env_prints_versions_and_devices():
     code, out, _ = cli("env")
     assert code == 0

@@ -54,7 +54,10 @@ class ExportResult:
 
     @property
     def failed_variants(self) -> list[str]:
-        return [a["variant"] for a in self.artifacts if not a["validation"]["passed"]]
+        failed = [a["variant"] for a in self.artifacts if not a["validation"]["passed"]]
+        if self.manifest.get("c_source", {}).get("validation", {}).get("passed") is False:
+            failed.append("c-source")
+        return failed
 
     @property
     def passed(self) -> bool:
@@ -63,7 +66,12 @@ class ExportResult:
     def table(self) -> str:
         from edgekit.exporters.table import export_table
 
-        return export_table(self.manifest)
+        text = export_table(self.manifest)
+        if "c_source" in self.manifest:
+            from edgekit.exporters.c_source import c_source_summary
+
+            text += "\n" + c_source_summary(self.manifest["c_source"])
+        return text
 
 
 @dataclass
@@ -162,7 +170,9 @@ def export(
     if c_array and not any(v.format == "tflite" for v in variants):
         raise EdgekitError("--c-array needs at least one TFLite variant")
     if c_source is not None:
-        raise EdgekitError("--c-source is not built yet (issue: edge devices)")
+        from edgekit.exporters.c_source import plan_c_source
+
+        variants = plan_c_source(c_source, c_prefix, io_type=io_type, variants=variants)
     check_opset(opset)
     if calibration_samples < 1:
         raise EdgekitError(f"--calibration-samples must be at least 1, got {calibration_samples}")
@@ -213,6 +223,15 @@ def export(
         extra: list[Path] = []
         if c_array:
             extra += _write_c_arrays(tmp, entries)
+        c_info = None
+        if c_source is not None:
+            from edgekit.exporters.c_source import export_c_source
+
+            c_info = export_c_source(
+                tmp, variant=c_source, prefix=c_prefix, model=model, entries=entries,
+                x=ref.x, reference=ref.outputs, labels=src.labels, atol=atol,
+            )  # fmt: skip
+            extra += [tmp / name for name in c_info["files"]]
         arrays = {"x": ref.x, "reference": ref.outputs}
         if ref.y is not None:
             arrays["y"] = ref.y
@@ -234,6 +253,8 @@ def export(
             },
             "artifacts": entries,
         }
+        if c_info is not None:
+            manifest["c_source"] = c_info
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return ExportResult(
         path=out_dir.resolve(), manifest=manifest, extra_files=[out_dir / p.name for p in extra]

@@ -1,0 +1,29 @@
+"""``edgekit estimate``: what a model costs on a microcontroller or edge board, estimated.
+
+>>> from edgekit.estimate import estimate
+>>> e = estimate("model.int8.tflite", target="cortex-m4")           # doctest: +SKIP
+>>> e.macs, e.params, e.ram_bytes, e.flash_bytes, e.fits            # doctest: +SKIP
+(2368, 2410, 112, 6712, True)
+>>> print(e.text())                                                  # doctest: +SKIP
+
+Works from the model file alone (``.tflite`` through the flatbuffer schema that ships with
+``ai_edge_litert``, ``.onnx`` through edgekit's own decoder), so it needs only the core
+install. Targets come from a catalog (:mod:`edgekit.estimate.catalog`) in which every number
+names its source. See :mod:`edgekit.estimate.api` for the method.
+"""
+
+from __future__ import annotations
+
+from edgekit.estimate.api import Estimate, LayerEstimate, estimate, list_targets, targets_table
+from edgekit.estimate.catalog import Target, get_target, load_catalog
+
+__all__ = [
+    "Estimate",
+    "LayerEstimate",
+    "Target",
+    "estimate",
+    "get_target",
+    "list_targets",
+    "load_catalog",
+    "targets_table",
+]
