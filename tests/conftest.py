@@ -147,13 +147,28 @@ def core_venv(tmp_path_factory) -> Path:
 
     base = tmp_path_factory.mktemp("core")
     src = base / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".git", "runs", "__pycache__", "*.egg-info", ".venv", "tests", "benchmarks", "build"))
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", "runs", "__pycache__", "*.egg-info", ".venv", "tests", "benchmarks", "build"
+        ),
+    )
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     pip = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         str(src)], capture_output=True, text=True, timeout=900,
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if pip.returncode != 0:
         pytest.fail(f"core install failed:\n{pip.stdout[-2000:]}\n{pip.stderr[-2000:]}")

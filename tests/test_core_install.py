@@ -10,16 +10,22 @@ pytestmark = pytest.mark.slow
 
 
 def _run(core_venv, *args, cwd=None):
-    return subprocess.run([str(core_venv / "edgekit"), *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [str(core_venv / "edgekit"), *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def test_core_install_has_no_training_stack(core_venv):
     proc = subprocess.run(
-        [str(core_venv / "python"), "-c",
-         "import importlib.util as u; print([m for m in ('tensorflow', 'keras', 'sklearn', "
-         "'tf2onnx', 'onnx', 'matplotlib') if u.find_spec(m)])"],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(core_venv / "python"),
+            "-c",
+            "import importlib.util as u; print([m for m in ('tensorflow', 'keras', 'sklearn', "
+            "'tf2onnx', 'onnx', 'matplotlib') if u.find_spec(m)])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.stdout.strip() == "[]"
 

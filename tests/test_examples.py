@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import REPO
 
@@ -54,3 +55,69 @@ def test_device_app_cli(digits_export):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 3 and lines[0].startswith("0: ")
+
+
+def _small_mnist(path):
+    rng = np.random.default_rng(0)
+    y = np.arange(600) % 10
+    x = rng.integers(0, 60, size=(600, 28, 28))
+    x[np.arange(600), y * 2 + 3, :] = 255  # a learnable stripe per digit
+    np.savez(
+        path,
+        x_train=x[:500].astype(np.uint8),
+        y_train=y[:500].astype(np.uint8),
+        x_test=x[500:].astype(np.uint8),
+        y_test=y[500:].astype(np.uint8),
+    )
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["mnist_mlp.py", "mnist_mlp_64_32.py", "binary_mlp.py"])
+def test_seed_examples_run_end_to_end(script, tmp_path):
+    args = [sys.executable, str(EXAMPLES / "seeds" / script), "--epochs", "1", "--out", "run"]
+    if script.startswith("mnist"):
+        args += ["--dataset", str(_small_mnist(tmp_path / "mnist.npz"))]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((tmp_path / "run" / "export" / "manifest.json").read_text())
+    assert manifest["artifacts"]
+    ok_rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("model.") and " ok " in ln]
+    assert len(ok_rows) >= len(manifest["artifacts"])
+    if script == "mnist_mlp_64_32.py":
+        assert (tmp_path / "run" / "export" / "model_int8_data.c").is_file()
+
+
+@pytest.mark.slow
+def test_ci_gate_script_passes_then_compares_with_its_baseline(tmp_path):
+    """The workflow's gate: train, export, bench with budgets; then again against a baseline."""
+    workflow = (EXAMPLES / "ci" / "github-actions.yml").read_text()
+    assert "bash examples/ci/gate.sh" in workflow
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "digits_mlp.toml").write_text(
+        (REPO / "models" / "digits_mlp.toml").read_text()
+    )
+    summary = tmp_path / "summary.md"
+    env = {
+        **__import__("os").environ,
+        "EPOCHS": "10",
+        "REPEAT": "2",
+        "MAX_REGRESSION": "100",
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    gate = ["bash", str(EXAMPLES / "ci" / "gate.sh")]
+    first = subprocess.run(gate, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert "budgets: " in first.stdout and "passed" in first.stdout
+    assert (
+        "| model.int8.tflite |" in summary.read_text() or "model.int8.tflite" in summary.read_text()
+    )
+    (tmp_path / "baseline").mkdir()
+    (tmp_path / "bench.json").rename(tmp_path / "baseline" / "bench.json")
+    second = subprocess.run(
+        gate, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env
+    )
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert "reusing the trained run" in second.stdout
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    assert "comparison" in bench

@@ -289,8 +289,18 @@ def test_interrupted_training_leaves_no_run_directory(tmp_path):
 
 
 def test_no_progress_bar_when_not_on_a_terminal(tmp_path):
-    proc = run_cli("train", "--dataset", "synthetic", "--hidden", "4", "--epochs", "2", "--out", "q",
-                   cwd=tmp_path)
+    proc = run_cli(
+        "train",
+        "--dataset",
+        "synthetic",
+        "--hidden",
+        "4",
+        "--epochs",
+        "2",
+        "--out",
+        "q",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2
