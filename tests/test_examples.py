@@ -121,3 +121,54 @@ def test_ci_gate_script_passes_then_compares_with_its_baseline(tmp_path):
     assert "reusing the trained run" in second.stdout
     bench = json.loads((tmp_path / "bench.json").read_text())
     assert "comparison" in bench
+
+
+@pytest.mark.slow
+def test_c_app_classifies_like_the_int8_model(digits_run, tmp_path):
+    import edgekit
+
+    export = edgekit.export(digits_run.path, c_source="int8", out=tmp_path / "export").path
+    subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "c_app" / "make_samples.py"),
+            str(export),
+            str(tmp_path / "samples.bin"),
+            "--limit",
+            "50",
+        ],
+        check=True,
+        timeout=60,
+    )
+    exe = tmp_path / "classify"
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-I",
+            str(export),
+            str(EXAMPLES / "c_app" / "main.c"),
+            str(export / "edgekit_model.c"),
+            "-lm",
+            "-o",
+            str(exe),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    proc = subprocess.run(
+        [str(exe), str(tmp_path / "samples.bin")], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    predicted = [int(line.split()[1]) for line in proc.stdout.splitlines()]
+    from edgekit.runtime import open_runner
+
+    x = np.load(export / "test.npz")["x"][:50]
+    with open_runner(export / "model.int8.tflite") as runner:
+        expected = runner.infer(x).argmax(1).tolist()
+    assert len(predicted) == 50
+    assert predicted == expected
