@@ -20,6 +20,16 @@ def mnist_path() -> Path:
     return path
 
 
+def mnist_run(run: Path | None, work: Path) -> Path:
+    """The MNIST run to measure: ``run`` if given, else train models/mnist_mlp.toml in ``work``."""
+    if run is not None:
+        return run
+    import edgekit
+
+    recipe = Path(__file__).resolve().parents[1] / "models" / "mnist_mlp.toml"
+    return edgekit.train(str(recipe), dataset=str(mnist_path()), out=str(work / "mnist")).path
+
+
 def table(header: list[str], rows: list[list]) -> str:
     cells = [[str(c) for c in row] for row in [header, *rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]

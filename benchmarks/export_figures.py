@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import mnist_path, spread, table, write_result
+from _common import mnist_run, spread, table, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,19 +107,12 @@ def main() -> None:
 
     import numpy as np
 
-    import edgekit
     from edgekit._lazy import silenced
 
     logging.disable(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="edgekit-export-bench-"))
-    run = args.run
-    if run is None:
-        os.chdir(work)
-        run = edgekit.train(
-            str(REPO / "models" / "mnist_mlp.toml"),
-            dataset=str(mnist_path()),
-            out=str(work / "mnist"),
-        ).path
+    os.chdir(work)
+    run = mnist_run(args.run, work)
     calibration = np.load(run / "data" / "calibration.npz")["x"]
     raw_times, ours_times, result = [], [], None
     for i in range(args.repeats):

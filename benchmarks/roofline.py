@@ -20,9 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import mnist_path, table, write_result
+from _common import mnist_run, table, write_result
 
-REPO = Path(__file__).resolve().parents[1]
 FLOPS_PER_SAMPLE = 2 * (784 * 128 + 128 * 10)
 BATCHES = (256, 1024, 4096)
 
@@ -58,14 +57,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="edgekit-roofline-"))
     os.chdir(work)
-    run = (
-        args.run
-        or edgekit.train(
-            str(REPO / "models" / "mnist_mlp.toml"),
-            dataset=str(mnist_path()),
-            out=str(work / "mnist"),
-        ).path
-    )
+    run = mnist_run(args.run, work)
     export = edgekit.export(run, quantize=["float32", "int8"], onnx=True, out=work / "export")
     result = run_bench(
         [export.path], batch=list(BATCHES), threads=[args.threads], repeat=args.repeat, min_time=0.5

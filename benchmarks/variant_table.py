@@ -20,9 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import mnist_path, table, write_result
-
-REPO = Path(__file__).resolve().parents[1]
+from _common import mnist_run, table, write_result
 
 
 def main() -> None:
@@ -37,14 +35,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="edgekit-variants-"))
     os.chdir(work)
-    run = (
-        args.run
-        or edgekit.train(
-            str(REPO / "models" / "mnist_mlp.toml"),
-            dataset=str(mnist_path()),
-            out=str(work / "mnist"),
-        ).path
-    )
+    run = mnist_run(args.run, work)
     main_export = edgekit.export(
         run,
         quantize=["all"],

@@ -36,11 +36,11 @@ def chdir(path: Path):
         os.chdir(old)
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 300, cwd=None):
-    """Run ``python -m edgekit ARGS`` as a real subprocess; returns CompletedProcess."""
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300, cwd=None, python_flags=()):
+    """Run ``python [FLAGS] -m edgekit ARGS`` as a real subprocess; returns CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "edgekit", *args],
+        [sys.executable, *python_flags, "-m", "edgekit", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

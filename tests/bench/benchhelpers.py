@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import cli, run_cli  # noqa: F401  (re-exported for the bench tests)
 
 HIDDEN = 16
 FEATURES = 64  # digits: 8x8 images
@@ -55,28 +53,5 @@ def corrupt_input_type(src: Path, dst: Path) -> Path:
     return dst
 
 
-def run_edgekit(*args: str, env: dict | None = None, timeout: float = 300, python_flags=()):
-    """``python -m edgekit ARGS`` as a real subprocess."""
-    return subprocess.run(
-        [sys.executable, *python_flags, "-m", "edgekit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """The CLI in-process through ``main()``: (exit code, stdout, stderr)."""
-    import io
-
-    from edgekit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
+# The CLI helpers are the suite's own (tests/conftest.py).
+run_edgekit = run_cli

@@ -6,7 +6,6 @@ seeded; everything else (corrupt files, fake bench results) is made in the test 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -14,17 +13,9 @@ from pathlib import Path
 import pytest
 from benchhelpers import HIDDEN
 
+from tests.conftest import chdir
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-@contextlib.contextmanager
-def _cwd(path: Path):
-    old = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +28,7 @@ def trained_run(bench_root) -> Path:
     """A digits MLP (64 -> 16 -> 10), a few epochs, seeded."""
     import edgekit
 
-    with _cwd(bench_root):
+    with chdir(bench_root):
         run = edgekit.train(
             dataset="digits", hidden=[HIDDEN], epochs=4, seed=0, out=str(bench_root / "run")
         )
@@ -49,7 +40,7 @@ def export_dir(trained_run) -> Path:
     """float32 + int8 TFLite and float32 ONNX, with manifest.json and test.npz."""
     import edgekit
 
-    with _cwd(trained_run.parent):
+    with chdir(trained_run.parent):
         result = edgekit.export(
             trained_run, quantize=["float32", "int8"], onnx=True, out=trained_run / "export"
         )
@@ -75,7 +66,7 @@ def regression_export(bench_root) -> Path:
     x = rng.normal(size=(300, 4)).astype(np.float32)
     y = (2 * x[:, 0] - x[:, 1] + 0.1 * rng.normal(size=300)).astype(np.float32)
     np.savez(bench_root / "reg.npz", x=x, y=y)
-    with _cwd(bench_root):
+    with chdir(bench_root):
         run = edgekit.train(
             dataset=str(bench_root / "reg.npz"), hidden=[8], epochs=20, seed=0,
             learning_rate=0.01, out=str(bench_root / "reg"),
