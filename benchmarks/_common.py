@@ -55,3 +55,36 @@ def write_result(name: str, data: dict) -> Path:
     payload = {"benchmark": name, "environment": environment(), **data}
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def fmt(value, spec: str, suffix: str = "") -> str:
+    return "-" if value is None else f"{format(value, spec)}{suffix}"
+
+
+VARIANT_HEADER = [
+    "variant",
+    "runtime",
+    "size",
+    "accuracy",
+    "drop",
+    "max abs diff",
+    "p50, batch 1",
+    "samples/s, batch 256",
+]
+
+
+def variant_rows(entries: list[dict]) -> list[list[str]]:
+    """The rows of the variant table (variant_table.py prints them, render_readme.py renders)."""
+    return [
+        [
+            e["variant"],
+            e["runtime"],
+            f"{e['size_bytes'] / 1024:.1f} KB",
+            fmt((e["metrics"] or {}).get("accuracy"), ".4f"),
+            fmt(e["accuracy_drop"], "+.2f", " pp"),
+            fmt(e["max_abs_diff"], ".1e"),
+            fmt(e.get("p50_ms_batch1"), ".4f", " ms"),
+            fmt(e.get("throughput_batch256"), ",.0f"),
+        ]
+        for e in entries
+    ]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS
+from _common import RESULTS, VARIANT_HEADER, fmt, variant_rows
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,10 +24,6 @@ def md(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def fmt(value, spec: str, suffix: str = "") -> str:
-    return "-" if value is None else f"{format(value, spec)}{suffix}"
 
 
 def section_train(d: dict) -> str:
@@ -114,31 +110,7 @@ def section_harness(d: dict) -> str:
 
 
 def section_variants(d: dict) -> str:
-    return md(
-        [
-            "variant",
-            "runtime",
-            "size",
-            "accuracy",
-            "drop",
-            "max abs diff",
-            "p50, batch 1",
-            "samples/s, batch 256",
-        ],
-        [
-            [
-                e["variant"],
-                e["runtime"],
-                f"{e['size_bytes'] / 1024:.1f} KB",
-                fmt((e["metrics"] or {}).get("accuracy"), ".4f"),
-                fmt(e["accuracy_drop"], "+.2f", " pp"),
-                fmt(e["max_abs_diff"], ".1e"),
-                fmt(e.get("p50_ms_batch1"), ".4f", " ms"),
-                fmt(e.get("throughput_batch256"), ",.0f"),
-            ]
-            for e in d["rows"]
-        ],
-    )
+    return md(VARIANT_HEADER, variant_rows(d["rows"]))
 
 
 def section_roofline(d: dict) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import mnist_run, table, write_result
+from _common import VARIANT_HEADER, mnist_run, table, variant_rows, write_result
 
 
 def main() -> None:
@@ -79,36 +79,7 @@ def main() -> None:
             entry["throughput_batch256"] = r.throughput_per_s
     entries = list(by_key.values())
 
-    def fmt(value, spec, suffix=""):
-        return "-" if value is None else f"{format(value, spec)}{suffix}"
-
-    print(
-        table(
-            [
-                "variant",
-                "runtime",
-                "size",
-                "accuracy",
-                "drop",
-                "max diff",
-                "p50 b=1",
-                "samples/s b=256",
-            ],
-            [
-                [
-                    e["variant"],
-                    e["runtime"],
-                    f"{e['size_bytes'] / 1024:.1f} KB",
-                    fmt((e["metrics"] or {}).get("accuracy"), ".4f"),
-                    fmt(e["accuracy_drop"], "+.2f", " pp"),
-                    fmt(e["max_abs_diff"], ".1e"),
-                    fmt(e.get("p50_ms_batch1"), ".4f", " ms"),
-                    fmt(e.get("throughput_batch256"), ",.0f"),
-                ]
-                for e in entries
-            ],
-        )
-    )
+    print(table(VARIANT_HEADER, variant_rows(entries)))
     write_result("variant_table", {"run": str(run), "repeat": args.repeat, "rows": entries})
 
 
