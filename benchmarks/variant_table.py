@@ -43,11 +43,11 @@ def main() -> None:
         onnx=True,
         onnx_quantize=["dynamic", "static"],
         c_source="int8",
-        out=work / "export",
+        out=Path(run) / "bench_export",
         force=True,
     )
     float_c = edgekit.export(
-        run, quantize=["float32"], c_source="float32", out=work / "export_c_float", force=True
+        run, quantize=["float32"], c_source="float32", out=Path(run) / "bench_export_c_float", force=True
     )
     runtimes = ["auto", "keras"] + (["c"] if "c" in RUNTIMES else [])
     rows = []

@@ -161,8 +161,10 @@ def _check_features(name: str, x: np.ndarray, key: str) -> np.ndarray:
         )
     if x.dtype.kind not in "iufb":
         raise EdgekitError(f"{name}: {key} must be numeric, got dtype {x.dtype}")
-    x = x.astype(np.float32)
-    if not np.all(np.isfinite(x)):
+    integral = x.dtype.kind in "iub"  # integers are always finite
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused just below
+        x = x.astype(np.float32)
+    if not integral and not np.all(np.isfinite(x)):
         raise EdgekitError(f"{name}: {key} contains NaN or inf")
     return x
 

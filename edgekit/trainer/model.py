@@ -16,6 +16,22 @@ INPUT_NAME = "features"
 OUTPUT_NAMES = {"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}
 
 
+def _moments(x: np.ndarray, *, per_feature: bool, chunk: int = 4096):
+    """Mean and variance (per feature, or over everything) with float64 accumulation, in
+    chunks: no float64 copy of a large training set."""
+    total = np.zeros(x.shape[1], np.float64)
+    squares = np.zeros(x.shape[1], np.float64)
+    for start in range(0, len(x), chunk):
+        block = x[start : start + chunk].astype(np.float64)
+        total += block.sum(axis=0)
+        squares += np.square(block).sum(axis=0)
+    n = len(x) if per_feature else x.size
+    if not per_feature:
+        total, squares = total.sum(), squares.sum()
+    mean = total / n
+    return mean, np.maximum(squares / n - mean**2, 0.0)
+
+
 def build_model(
     *,
     input_shape: list[int],
@@ -38,13 +54,12 @@ def build_model(
     if len(input_shape) > 1:
         h = keras.layers.Flatten(name="flatten")(h)
     if x_train is not None:
-        flat = x_train.reshape(len(x_train), -1).astype(np.float64)
+        mean, var = _moments(x_train.reshape(len(x_train), -1), per_feature=len(input_shape) == 1)
+        var = np.where(var > 1e-12, var, 1.0)  # constant features pass through unscaled
         if len(input_shape) > 1:  # images: one scale for every pixel
-            mean, var, axis = float(flat.mean()), float(flat.var()), None
-            var = var if var > 1e-12 else 1.0
+            mean, var, axis = float(mean), float(var), None
         else:
-            mean, var, axis = flat.mean(axis=0), flat.var(axis=0), -1
-            var = np.where(var > 1e-12, var, 1.0)
+            axis = -1
         h = keras.layers.Normalization(axis=axis, mean=mean, variance=var, name="normalization")(h)
     for i, units in enumerate(hidden):
         h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
