@@ -26,8 +26,14 @@ def _keras():
     return KerasRunner
 
 
-RUNTIMES = {"tflite": _tflite, "onnxruntime": _onnxruntime, "keras": _keras}
-_BY_SUFFIX = {".tflite": "tflite", ".onnx": "onnxruntime", ".keras": "keras"}
+def _c():
+    from edgekit.runtime.c import CRunner
+
+    return CRunner
+
+
+RUNTIMES = {"tflite": _tflite, "onnxruntime": _onnxruntime, "keras": _keras, "c": _c}
+_BY_SUFFIX = {".tflite": "tflite", ".onnx": "onnxruntime", ".keras": "keras", ".c": "c"}
 
 
 def runtime_for(path: str | Path) -> str:

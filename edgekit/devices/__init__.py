@@ -1,0 +1,39 @@
+"""Remote devices: Linux boards reached over SSH, for ``edgekit bench --device``.
+
+>>> from edgekit.devices import resolve_device, bench_remote
+>>> device = resolve_device("ssh://pi@raspberrypi.local")            # or a configured NAME
+>>> env, rows = bench_remote(device, targets, flags=["--runs", "100"])  # doctest: +SKIP
+
+Nothing here imports numpy; the transport is the system OpenSSH client.
+"""
+
+from __future__ import annotations
+
+from edgekit.devices.config import (
+    DEFAULT_PYTHON,
+    LOCAL_DEVICES,
+    Device,
+    config_files,
+    is_local,
+    load_devices,
+    parse_ssh_option,
+    parse_ssh_url,
+    resolve_device,
+)
+from edgekit.devices.remote import bench_remote
+from edgekit.devices.ssh import SSH, DeviceError
+
+__all__ = [
+    "DEFAULT_PYTHON",
+    "LOCAL_DEVICES",
+    "SSH",
+    "Device",
+    "DeviceError",
+    "bench_remote",
+    "config_files",
+    "is_local",
+    "load_devices",
+    "parse_ssh_option",
+    "parse_ssh_url",
+    "resolve_device",
+]

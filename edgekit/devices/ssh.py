@@ -1,0 +1,241 @@
+"""The SSH transport: the system OpenSSH client (``ssh`` and ``scp``), from argument lists.
+
+Every call runs ``ssh`` with ``-o BatchMode=yes`` (never a password prompt), host key checking
+as the user's configuration has it (edgekit never turns it off), a connect timeout and a
+subprocess time limit, and ``--`` before the destination. The command that runs on the device
+is built from words, each quoted with :func:`shlex.quote`, so no file name is ever interpreted
+by the remote shell. Options stack: ``BatchMode=yes`` first, then ``--ssh-option`` values, then
+the device's ``ssh_options``, then edgekit's defaults; ssh takes the first value it gets for an
+option, and the user's ``~/.ssh/config`` fills in everything not given on the command line.
+
+Connections are multiplexed: the first call starts an OpenSSH control master (a socket in a
+private local temporary directory, ``ControlPersist`` of a few seconds) and later calls reuse
+it, so a remote bench pays for one handshake; :meth:`SSH.close` stops the master.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgekit.devices.config import Device
+from edgekit.errors import EdgekitError
+
+ENFORCED = (("BatchMode", "yes"),)
+DEFAULTS = (("ConnectTimeout", "10"), ("ServerAliveInterval", "15"), ("ServerAliveCountMax", "4"))
+CONTROL_PERSIST_S = 10
+
+
+class DeviceError(EdgekitError):
+    """The device cannot be used: unreachable, login refused, no Python or edgekit there."""
+
+
+_UNREACHABLE = (
+    "connection refused",
+    "connection timed out",
+    "operation timed out",
+    "no route to host",
+    "network is unreachable",
+    "could not resolve hostname",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "connection reset",
+    "connection closed by",
+    "kex_exchange_identification",
+)
+_AUTH = ("permission denied", "too many authentication failures", "no supported authentication")
+_HOSTKEY = ("host key verification failed", "remote host identification has changed")
+
+
+def remote_command(words: Sequence[str]) -> str:
+    """Words -> one command line for the remote shell, every word quoted."""
+    return " ".join(shlex.quote(str(w)) for w in words)
+
+
+def last_message(stderr: str) -> str:
+    """ssh's own last message (the warnings banner and blank lines dropped)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("@@@", "Warning: Permanently"))]
+    return lines[-1][:300] if lines else "no message"
+
+
+def connection_error(device: Device, stderr: str) -> DeviceError:
+    """ssh exited with 255: which of unreachable, login refused, host key or other."""
+    text = stderr.lower()
+    reason = last_message(stderr)
+    if any(s in text for s in _HOSTKEY):
+        return DeviceError(
+            f"cannot verify the host key of {device.label} ({reason}); edgekit keeps host key "
+            "checking on: connect once with ssh to add the host to known_hosts, or pass "
+            "--ssh-option UserKnownHostsFile=FILE"
+        )
+    if any(s in text for s in _AUTH):
+        return DeviceError(
+            f"{device.label} refused the login ({reason}); check the user and the key, e.g. "
+            "--ssh-option IdentityFile=~/.ssh/id_ed25519 or ssh_options in the device's entry"
+        )
+    if any(s in text for s in _UNREACHABLE):
+        return DeviceError(f"cannot reach {device.label} ({reason})")
+    return DeviceError(f"ssh to {device.label} failed ({reason})")
+
+
+@dataclass
+class SSH:
+    """Run commands on and copy files to one device.
+
+    >>> with SSH(device, options=[("IdentityFile", "~/.ssh/pi")]) as ssh:   # doctest: +SKIP
+    ...     ssh.run(["uname", "-a"], timeout=30).stdout
+    """
+
+    device: Device
+    options: Sequence[tuple[str, str]] = ()
+    multiplex: bool = os.name == "posix"
+    _control_dir: str | None = field(default=None, init=False, repr=False)
+
+    def option_args(self) -> list[str]:
+        """``-o KEY=VALUE`` arguments, first value of each key wins (as in ssh)."""
+        pairs = [*ENFORCED, *self.options, *self.device.ssh_options.items(), *DEFAULTS]
+        if self.multiplex and self._control_dir is None:
+            self._control_dir = _control_dir()
+            self.multiplex = self._control_dir is not None
+        if self.multiplex:
+            pairs += [
+                ("ControlMaster", "auto"),
+                ("ControlPath", os.path.join(self._control_dir, "cm")),
+                ("ControlPersist", str(CONTROL_PERSIST_S)),
+            ]
+        seen: set[str] = set()
+        args: list[str] = []
+        for key, value in pairs:
+            if key.lower() in seen:
+                continue
+            seen.add(key.lower())
+            args += ["-o", f"{key}={value}"]
+        return args
+
+    def ssh_argv(self, words: Sequence[str], *, extra: Sequence[str] = ()) -> list[str]:
+        port = ["-p", str(self.device.port)] if self.device.port else []
+        argv = ["ssh", *self.option_args(), *port, *extra, "--", self.device.destination]
+        return [*argv, remote_command(words)] if words else argv
+
+    def scp_argv(self, sources: Sequence[str | os.PathLike], remote_dir: str) -> list[str]:
+        port = ["-P", str(self.device.port)] if self.device.port else []
+        host = self.device.host  # scp wants [v6:addr] in brackets, as written in the URL
+        user = f"{self.device.user}@" if self.device.user else ""
+        target = f"{user}{host}:{remote_dir.rstrip('/')}/"
+        return ["scp", "-q", "-r", *self.option_args(), *port, "--", *map(str, sources), target]
+
+    def _call(
+        self, argv: list[str], *, timeout: float, what: str
+    ) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+            )
+        except FileNotFoundError as err:
+            raise DeviceError(
+                f"the OpenSSH client ({argv[0]}) is not installed here; install openssh-client "
+                "to bench on remote devices"
+            ) from err
+        except subprocess.TimeoutExpired as err:
+            raise DeviceError(
+                f"{self.device.label} did not answer within {timeout:g} s ({what})"
+            ) from err
+
+    def run(
+        self, words: Sequence[str], *, timeout: float, what: str = "ssh", check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``words`` (quoted for the remote shell) on the device.
+
+        ssh's own failure (exit 255: unreachable, login refused, host key) raises a
+        :class:`DeviceError`; the remote command's exit status is left to the caller.
+        """
+        proc = self._call(self.ssh_argv(words), timeout=timeout, what=what)
+        if check and proc.returncode == 255:
+            raise connection_error(self.device, proc.stderr)
+        return proc
+
+    def popen(self, words: Sequence[str]) -> subprocess.Popen[str]:
+        """Start ``words`` on the device; stdout and stderr are pipes (text)."""
+        try:
+            return subprocess.Popen(
+                self.ssh_argv(words),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+            )
+        except FileNotFoundError as err:
+            raise DeviceError(
+                "the OpenSSH client (ssh) is not installed here; install openssh-client"
+            ) from err
+
+    def upload(self, sources: Sequence[Path], remote_dir: str, *, timeout: float) -> None:
+        """Copy local files and directories (recursively) into ``remote_dir``."""
+        if not _SAFE_REMOTE_PATH.match(remote_dir):
+            raise DeviceError(
+                f"{self.device.label}: the remote directory {remote_dir!r} has characters "
+                "edgekit does not pass to scp"
+            )
+        proc = self._call(self.scp_argv(sources, remote_dir), timeout=timeout, what="scp")
+        if proc.returncode != 0:
+            text = proc.stderr.lower()
+            if any(s in text for s in (*_UNREACHABLE, *_AUTH, *_HOSTKEY)):
+                raise connection_error(self.device, proc.stderr)
+            raise DeviceError(
+                f"copying files to {self.device.label} failed ({last_message(proc.stderr)})"
+            )
+
+    def close(self) -> None:
+        """Stop the control master (if one was started) and remove its directory."""
+        if self._control_dir is None:
+            return
+        if os.path.exists(os.path.join(self._control_dir, "cm")):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(
+                    self.ssh_argv([], extra=["-O", "exit"]),
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    timeout=10,
+                )
+        shutil.rmtree(self._control_dir, ignore_errors=True)
+        self._control_dir = None
+
+    def __enter__(self) -> SSH:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _control_dir() -> str | None:
+    """A private directory for the control socket, with a path short enough for a socket.
+
+    ssh adds 17 characters to the socket's name while it creates it, and a Unix socket's
+    path has at most 104 bytes on macOS (108 on Linux); a long ``$TMPDIR`` falls back to
+    ``/tmp``, and without a short enough place connections are simply not shared.
+    """
+    for base in (tempfile.gettempdir(), "/tmp"):
+        if len(base) + len("/edgekit-ssh-12345678/cm") + 17 >= 100 or not os.path.isdir(base):
+            continue
+        with contextlib.suppress(OSError):
+            return tempfile.mkdtemp(prefix="edgekit-ssh-", dir=base)
+    return None
+
+
+# What edgekit lets through to scp as a remote path (a directory mkdtemp made there).
+_SAFE_REMOTE_PATH = re.compile(r"^/[A-Za-z0-9_./+-]*$")
