@@ -186,23 +186,30 @@ def export(source, quantize, onnx_quantize, **options) -> None:
     "--runtime",
     default="auto",
     show_default=True,
-    help="auto (by file type), tflite, onnxruntime or keras; a comma list filters an export "
-    "directory (keras: its source model.keras, the reference).",
+    help="auto (by file type), tflite, onnxruntime, keras or c; a comma list filters an export "
+    "directory (keras: its source model.keras, the reference; c: its --c-source code, "
+    "compiled with -O2), e.g. auto,c.",
 )
 @click.option(
     "--device",
     default="cpu",
     show_default=True,
-    help="cpu or gpu (onnxruntime CUDA/TensorRT, Keras on TensorFlow's GPU); comma list allowed.",
+    help="cpu or gpu (onnxruntime CUDA/TensorRT, Keras on TensorFlow's GPU; comma list "
+    "allowed), or a remote board: ssh://[user@]host[:port] or a NAME from edgekit.toml or "
+    "~/.config/edgekit/devices.toml.",
 )
 @click.option(
     "--remote-python",
-    default="python3",
-    show_default=True,
-    help="Python on an ssh:// device (remote devices are not supported by this version).",
+    metavar="PATH",
+    help="Python on the remote device, with edgekit's core install [default: the device's "
+    "python, else python3].",
 )
 @click.option(
-    "--ssh-option", multiple=True, metavar="KEY=VALUE", help="Passed to ssh as -o KEY=VALUE."
+    "--ssh-option",
+    "ssh_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Passed to ssh as -o KEY=VALUE, on top of your ssh config (repeatable).",
 )
 @click.option("--threads", default="1", show_default=True, help="Thread counts, e.g. 1,2.")
 @click.option("--batch", default="1", show_default=True, help="Batch sizes, e.g. 1,32.")
@@ -255,18 +262,21 @@ def bench(artifacts, threads, batch, json_out, markdown, budget, **options) -> N
     """Measure latency, memory and accuracy of exported artifacts.
 
     Exit code 1 when a measurement fails, a budget is violated or the baseline regresses.
+    On a remote device (--device ssh://... or NAME) the files are copied to a temporary
+    directory there, measured by the device's edgekit and removed; budgets and the baseline
+    are checked here.
 
     \b
     Examples:
       edgekit bench                                   # runs/latest/export
       edgekit bench model.int8.tflite --threads 1,2 --batch 1,32
+      edgekit bench export/ --runtime auto,c          # + the --c-source code, compiled
       edgekit bench export/ --budget "int8:p95_ms<=1" --json bench.json
       edgekit bench export/ --baseline main.json --max-regression 10
+      edgekit bench export/ --device ssh://pi@raspberrypi.local --budget "int8:p95_ms<=2"
     """
     from edgekit.bench import run_bench, write_outputs
 
-    options.pop("remote_python")
-    options.pop("ssh_option")
     to_stdout = json_out == "-"
     err = to_stdout  # stdout carries nothing but the JSON then
 

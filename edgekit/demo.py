@@ -37,5 +37,5 @@ def run_demo(*, echo: Callable[[str], None] = print) -> dict:
     bench = run_bench([result.path], batch=[1, 32])
     echo(bench.table())
     if not bench.passed:
-        raise CheckFailed("; ".join(bench.problems()))
+        raise CheckFailed(bench.problems())
     return {"run": run, "export": result, "bench": bench}

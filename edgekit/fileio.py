@@ -69,7 +69,9 @@ def atomic_directory(final: str | os.PathLike, *, force: bool = False) -> Iterat
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
         os.chmod(tmp, 0o777 & ~_umask())
     except OSError as err:
-        raise EdgekitError(f"cannot write to {parent}: {err.strerror or err}") from err
+        # mkdir(exist_ok=True) on a file raises FileExistsError, whose "File exists" misleads
+        reason = "not a directory" if isinstance(err, FileExistsError) else err.strerror or err
+        raise EdgekitError(f"cannot write to {parent}: {reason}") from err
     try:
         yield tmp
         if final.exists() or final.is_symlink():
@@ -114,7 +116,7 @@ def load_npz(path: str | os.PathLike) -> dict:
         raise EdgekitError(f"{path}: not a valid .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
+            arrays = {key: npz[key] for key in npz.files}
     except ValueError as err:
         if "pickle" in str(err).lower():
             raise EdgekitError(
@@ -123,6 +125,10 @@ def load_npz(path: str | os.PathLike) -> dict:
         raise EdgekitError(f"{path}: not a valid .npz file ({err})") from err
     except Exception as err:  # zipfile.BadZipFile, OSError, EOFError, ...
         raise EdgekitError(f"{path}: not a valid .npz file ({type(err).__name__}: {err})") from err
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # np.load hands back a non-.npy member's bytes
+            raise EdgekitError(f"{path}: not a valid .npz file ({key!r} is not a .npy array)")
+    return arrays
 
 
 def load_json(path: str | os.PathLike, *, what: str = "JSON file") -> Any:

@@ -171,7 +171,11 @@ def compare_rows(
     if not new.ok:
         return RowComparison(base.key, base, new, "not compared")
     limit = 1.0 + max_regression / 100.0
-    if len(base.samples_ms) >= MIN_SAMPLES and len(new.samples_ms) >= MIN_SAMPLES:
+    if (
+        len(base.samples_ms) >= MIN_SAMPLES
+        and len(new.samples_ms) >= MIN_SAMPLES
+        and min(base.samples_ms) > 0  # a ratio needs a non-zero base (a hand-made file)
+    ):
         from edgekit.bench.stats import ratio_of_medians
 
         ci = ratio_of_medians(

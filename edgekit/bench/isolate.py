@@ -2,7 +2,9 @@
 
 A crash (a corrupt flatbuffer can abort or segfault a runtime), a hang or a stray exception in
 the child becomes a result with ``status: error`` and a one-line reason; the parent goes on.
-Children are started from an argument list (no shell) and get their job on stdin.
+Children are started from an argument list (no shell) and get their job on stdin. Every
+child the pool starts is tracked until it has exited, so an interrupted bench (Ctrl-C,
+SIGTERM) leaves none behind, even one interrupted while it was being started.
 
 :class:`WorkerPool` can start the first child before the parent has finished its own start-up
 (the child imports numpy while the parent reads manifests); later children start only once the
@@ -11,11 +13,14 @@ previous one has exited, so no measurement shares the CPU with another child's s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +71,36 @@ def _result(returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
     return result
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM during the block, then deliver them to their handlers.
+
+    ``subprocess.Popen`` interrupted between its fork and its return would leave a child
+    running that nobody tracks; starting children inside this block closes that window.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread handles signals
+        return
+    pending: list[tuple[int, Any]] = []
+    saved = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:  # None: installed outside Python; left alone
+            saved[sig] = handler
+            signal.signal(sig, lambda signum, frame: pending.append((signum, frame)))
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        for signum, frame in pending:
+            handler = saved[signum]
+            if callable(handler):
+                handler(signum, frame)  # e.g. KeyboardInterrupt, raised here
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
 class WorkerPool:
     """Starts measuring children; holds at most one idle, pre-started child.
 
@@ -77,17 +112,21 @@ class WorkerPool:
     def __init__(self, command: list[str] | None = None) -> None:
         self.command = command or worker_command()
         self._spare: subprocess.Popen | None = None
+        self._live: set[subprocess.Popen] = set()  # started and not yet reaped
 
     def _spawn(self, preload: str | None = None) -> subprocess.Popen:
         extra = ["--preload", preload] if preload and self.command == worker_command() else []
-        return subprocess.Popen(
-            [*self.command, *extra],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_child_env(),
-        )
+        with _signals_held():
+            proc = subprocess.Popen(
+                [*self.command, *extra],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=_child_env(),
+            )
+            self._live.add(proc)
+        return proc
 
     def prestart(self, preload: str | None = None) -> None:
         """Start the next child now, so that its start-up overlaps the caller's work.
@@ -113,13 +152,18 @@ class WorkerPool:
             proc.kill()
             proc.communicate()
             raise
+        finally:
+            self._live.discard(proc)
         return _result(proc.returncode, stdout, stderr)
 
     def close(self) -> None:
-        if self._spare is not None:
-            self._spare.kill()
-            self._spare.communicate()
-            self._spare = None
+        """Kill and reap every child still running (the idle spare, or an interrupted one)."""
+        self._spare = None
+        while self._live:
+            proc = self._live.pop()
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
 
     def __enter__(self) -> WorkerPool:
         return self

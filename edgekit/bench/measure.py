@@ -4,7 +4,9 @@ This is what the child process of :mod:`edgekit.bench.worker` runs. The timing l
 nothing but ``perf_counter_ns()`` around the runtime call (``runner.bind(feed)``, which is
 ``runner.call(feed)`` without Python's call overhead): inputs are checked, quantized and (for
 TFLite) resized beforehand by ``runner.prepare``, the garbage collector is paused, and the
-bookkeeping happens outside the timed interval.
+bookkeeping happens outside the timed interval. A runner with ``time_native`` (the ``c``
+runtime) runs the same loop natively, ``clock_gettime`` around each call in C; one with
+``build`` (compiling) builds before the ``init_ms`` clock starts.
 """
 
 from __future__ import annotations
@@ -119,10 +121,28 @@ def _load_data(job: Job) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarr
         return None, None, None
     from edgekit.fileio import load_npz
 
-    arrays = load_npz(job.data)
+    try:
+        arrays = load_npz(job.data)
+    except EdgekitError as err:  # the parent read only the headers; the arrays are bad
+        raise UsageError(str(err)) from err
     x = arrays[job.x_key]
     y = arrays.get(job.y_key) if job.y_key else None
     ref = arrays.get(job.reference_key) if job.reference_key else None
+    # What the parent cannot see in the headers: the values (the model takes float32).
+    if x.dtype.kind not in "iufb":
+        raise UsageError(f"{job.data}: '{job.x_key}' must hold real numbers, got {x.dtype.name}")
+    with np.errstate(over="ignore"):
+        finite = np.all(np.isfinite(x.astype(np.float32, copy=False)))
+    if not finite:
+        raise UsageError(f"{job.data}: '{job.x_key}' contains NaN or inf")
+    if y is not None:
+        if y.ndim != 1:
+            raise UsageError(
+                f"{job.data}: '{job.y_key}' must hold one label or target per sample, "
+                f"got shape {list(y.shape)}"
+            )
+        if not np.all(np.isfinite(y)):
+            raise UsageError(f"{job.data}: '{job.y_key}' contains NaN or inf")
     return x, y, ref
 
 
@@ -149,17 +169,25 @@ def measure(job: Job) -> dict[str, Any]:
     x, y, ref = _load_data(job)
 
     clock = time.perf_counter_ns
-    t0 = clock()
     runner = open_runner(job.path, runtime=job.runtime, threads=job.threads, device=job.device)
+    build = getattr(runner, "build", None)  # compiled runtimes (c): ahead of time, not init_ms
     try:
+        if build is not None:
+            build()
+        t0 = clock()
         runner.__enter__()
     except RuntimeUnavailable as err:
+        runner.close()
         return {"status": "skipped", "error": str(err)}
     except EdgekitError as err:
+        runner.close()
         return {"status": "error", "error": str(err)}
     except Exception as err:  # a runtime's own exception types
+        runner.close()
         return {"status": "error", "error": _describe(err)}
     load_ns = clock() - t0
+    if getattr(runner, "size_bytes", None) is not None:
+        out["size_bytes"] = runner.size_bytes
     try:
         if x is not None:
             try:
@@ -181,10 +209,17 @@ def measure(job: Job) -> dict[str, Any]:
         first = runner.finish(raw)
         if len(first) != job.batch:
             raise EdgekitError(f"the model returned {len(first)} rows for a batch of {job.batch}")
-        run = runner.bind(feed)  # == runner.call(feed), minus Python call overhead
-        for _ in range(job.warmup):
-            run()
-        ns = time_calls(run, runs=job.runs, min_time=job.min_time, max_time=job.max_time)
+        native = getattr(runner, "time_native", None)
+        if native is not None:  # the c runtime times its own calls, in C
+            ns = native(
+                feed, warmup=job.warmup, runs=job.runs, min_time=job.min_time,
+                max_time=job.max_time, max_samples=MAX_SAMPLES,
+            )  # fmt: skip
+        else:
+            run = runner.bind(feed)  # == runner.call(feed), minus Python call overhead
+            for _ in range(job.warmup):
+                run()
+            ns = time_calls(run, runs=job.runs, min_time=job.min_time, max_time=job.max_time)
         samples = np.asarray(ns, dtype=np.float64) / 1e6
         lat = summarize(samples)
         out["latency_ms"] = lat

@@ -3,6 +3,8 @@
 Each measurement runs in its own child process (:mod:`edgekit.bench.isolate`), one after the
 other so that they do not disturb each other. Budgets and the baseline are read and checked for
 mistakes before anything is measured, so a typo fails in a second, not after the benchmark.
+On a remote device (``ssh://...`` or a configured NAME) the device's own edgekit measures
+(:mod:`edgekit.devices.remote`) and the gates are checked here on the rows it returns.
 """
 
 from __future__ import annotations
@@ -97,9 +99,10 @@ class BenchResult:
 
     def markdown(self) -> str:
         env = self.environment
+        where = f"{env['device']} ({env.get('host', '?')}): " if env.get("device") else ""
         parts = [
             "## edgekit bench",
-            f"{env.get('cpu', '?')}, {env.get('cores', '?')} cores, Python "
+            f"{where}{env.get('cpu', '?')}, {env.get('cores', '?')} cores, Python "
             f"{env.get('python', '?')}",
             rows_markdown(self.rows),
         ]
@@ -151,28 +154,53 @@ def _names(text: str | Sequence[str]) -> list[str]:
 
 
 def parse_runtimes(runtime: str | Sequence[str]) -> tuple[set[str], bool]:
-    """``auto`` or a comma list of runtimes -> (runtime set, whether it was explicit)."""
+    """``auto`` or a comma list of runtimes -> (runtime set, whether it was explicit).
+
+    ``auto`` picks the runtime by file type (tflite, onnxruntime); it combines with others,
+    as in ``auto,c`` (the file types, plus the generated C of export directories).
+    """
     # The runtimes bench can measure with (edgekit.runtime.RUNTIMES, without importing numpy
     # in this process: the parent stays light so the first child starts sooner).
     known = list(dict.fromkeys(RUNTIME_OF_FORMAT.values()))
     names = _names(runtime) or ["auto"]
-    if names == ["auto"]:
-        return {"tflite", "onnxruntime"}, False
     for name in names:
-        if name not in known:
+        if name != "auto" and name not in known:
             raise EdgekitError(f"unknown runtime {name!r}; choose from auto, {', '.join(known)}")
+    if "auto" in names:
+        return {"tflite", "onnxruntime", *names} - {"auto"}, False
     return set(names), True
 
 
 def parse_devices(device: str | Sequence[str]) -> list[str]:
+    """Local devices (``cpu``, ``gpu``) from ``--device``; see :func:`remote_device`."""
     names = _names(device) or ["cpu"]
     for name in names:
         if name not in DEVICES:
             raise EdgekitError(
-                f"unknown device {name!r}; choose cpu or gpu (remote devices over ssh and "
-                "edgekit.toml device names are not supported by this version)"
+                f"unknown device {name!r}; choose cpu, gpu, ssh://[user@]host[:port] or a "
+                "device name from edgekit.toml"
             )
     return list(dict.fromkeys(names))
+
+
+def remote_device(device: str | Sequence[str]):
+    """The remote :class:`~edgekit.devices.Device` that ``--device`` names, or None.
+
+    A remote device (``ssh://...`` or a configured NAME) is benched on its own, not in a list
+    with other devices (each device run has its own environment block).
+    """
+    names = _names(device) or ["cpu"]
+    remote = [n for n in names if n not in DEVICES]
+    if not remote:
+        return None
+    if len(names) > 1:
+        raise EdgekitError(
+            f"--device {','.join(names)}: a remote device ({remote[0]}) is benched on its own; "
+            "run bench once per device"
+        )
+    from edgekit.devices import resolve_device
+
+    return resolve_device(remote[0])
 
 
 def _row(target: Target, job: Job, measured: dict) -> BenchRow:
@@ -190,6 +218,7 @@ def _row(target: Target, job: Job, measured: dict) -> BenchRow:
     for key in (
         "status",
         "error",
+        "size_bytes",
         "init_ms",
         "first_ms",
         "latency_ms",
@@ -256,7 +285,7 @@ class _Plan:
 
 
 def _plan(
-    paths, *, runtime, device, threads, batch, warmup, runs, min_time, data, budgets, baseline,
+    paths, *, runtime, devices, threads, batch, warmup, runs, min_time, data, budgets, baseline,
     max_regression, timeout,
 ) -> _Plan:  # fmt: skip
     threads = _positive("--threads", threads)
@@ -273,7 +302,6 @@ def _plan(
             f"got {min_time}"
         )
     runtimes, explicit = parse_runtimes(runtime)
-    devices = parse_devices(device)
     parsed = parse_budgets(budgets)
     base_rows = load_bench(baseline).rows if baseline is not None else None
     if not (max_regression >= 0):
@@ -332,6 +360,8 @@ def run_bench(
     baseline: str | os.PathLike | None = None,
     max_regression: float = 10.0,
     timeout: float = DEFAULT_TIMEOUT,
+    remote_python: str | None = None,
+    ssh_options: Sequence[str | tuple[str, str]] = (),
     on_row: Callable[[BenchRow, int, int], None] | None = None,
 ) -> BenchResult:
     """Benchmark artifacts or export directories (default ``runs/latest/export``).
@@ -339,18 +369,38 @@ def run_bench(
     >>> from edgekit.bench import run_bench
     >>> result = run_bench(["model.int8.tflite"], threads=[1, 2], budgets=["p95_ms<=2"])  # doctest: +SKIP
     >>> result.passed, result.rows[0].latency_ms["p50"]                                     # doctest: +SKIP
+    >>> run_bench(["export/"], device="ssh://pi@raspberrypi.local")                   # doctest: +SKIP
 
     Bad input raises :class:`~edgekit.errors.EdgekitError` before anything is measured.
     ``repeat`` measures each row in that many processes, in interleaved rounds (for noisy
     machines). ``on_row(row, index, total)`` is called as each row is complete.
+    ``device`` may name a remote board (``ssh://[user@]host[:port]`` or a device NAME from
+    ``edgekit.toml``): the measuring happens there (:func:`edgekit.devices.bench_remote`,
+    with ``remote_python`` and ``ssh_options`` as ``KEY=VALUE``), budgets and the baseline
+    here.
     """
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
         raise EdgekitError(f"--repeat takes an integer >= 1, got {repeat}")
+    remote = remote_device(device)
+    if remote is not None:
+        return _run_remote(
+            paths, remote, runtime=runtime, threads=threads, batch=batch, warmup=warmup,
+            runs=runs, min_time=min_time, repeat=repeat, data=data, budgets=budgets,
+            baseline=baseline, max_regression=max_regression, timeout=timeout,
+            remote_python=remote_python, ssh_options=ssh_options, on_row=on_row,
+        )  # fmt: skip
+    if remote_python is not None or ssh_options:
+        flag = "--remote-python" if remote_python is not None else "--ssh-option"
+        raise EdgekitError(
+            f"{flag} applies to remote devices only (--device ssh://[user@]host[:port] or a "
+            "device name from edgekit.toml)"
+        )
+    devices = parse_devices(device)
     with WorkerPool() as pool:
         # The first child starts up while this process reads manifests and checks data.
         pool.prestart(preload=_likely_runtime(paths))
         plan = _plan(
-            paths, runtime=runtime, device=device, threads=threads, batch=batch,
+            paths, runtime=runtime, devices=devices, threads=threads, batch=batch,
             warmup=warmup, runs=runs, min_time=min_time, data=data, budgets=budgets,
             baseline=baseline, max_regression=max_regression, timeout=timeout,
         )  # fmt: skip
@@ -375,11 +425,60 @@ def run_bench(
 
     from edgekit.envinfo import environment
 
-    result = BenchResult(environment=environment(), rows=rows)
-    result.budgets = check_budgets(plan.budgets, rows)
+    return _finish(BenchResult(environment=environment(), rows=rows), plan, max_regression)
+
+
+def _finish(result: BenchResult, plan: _Plan, max_regression: float) -> BenchResult:
+    """Budgets and the baseline, checked here on the rows (measured here or on a device)."""
+    result.budgets = check_budgets(plan.budgets, result.rows)
     if plan.baseline is not None:
-        result.comparison = compare(plan.baseline, rows, max_regression=max_regression)
+        result.comparison = compare(plan.baseline, result.rows, max_regression=max_regression)
     return result
+
+
+def _run_remote(
+    paths, device, *, runtime, threads, batch, warmup, runs, min_time, repeat, data, budgets,
+    baseline, max_regression, timeout, remote_python, ssh_options, on_row,
+) -> BenchResult:  # fmt: skip
+    """Check everything here, measure on ``device``, then apply the gates here."""
+    from edgekit.devices import bench_remote, parse_ssh_option
+
+    options = [o if isinstance(o, tuple) else parse_ssh_option(o) for o in ssh_options]
+    if remote_python is not None and not str(remote_python).strip():
+        raise EdgekitError("--remote-python needs a path (or a command name such as python3)")
+    plan = _plan(
+        paths, runtime=runtime, devices=[device.name], threads=threads, batch=batch,
+        warmup=warmup, runs=runs, min_time=min_time, data=data, budgets=budgets,
+        baseline=baseline, max_regression=max_regression, timeout=timeout,
+    )  # fmt: skip
+    targets = _unique_targets(plan)
+    flags = [
+        "--runtime", ",".join(dict.fromkeys(t.runtime for t in targets)),
+        "--threads", ",".join(map(str, _positive("--threads", threads))),
+        "--batch", ",".join(map(str, _positive("--batch", batch))),
+        "--warmup", str(warmup), "--runs", str(runs), "--min-time", repr(float(min_time)),
+        "--repeat", str(repeat), "--timeout", repr(float(timeout)),
+    ]  # fmt: skip
+    # The device enforces --timeout per measurement; this bounds the whole run on top.
+    total = len(plan.jobs) * repeat * (timeout + 30.0) + 120.0
+    environment, raw_rows = bench_remote(
+        device, targets, flags=flags, data=data, python=remote_python, ssh_options=options,
+        timeout=total,
+    )  # fmt: skip
+    rows = [
+        BenchRow.from_json(r, where=f"{device.label}: results[{i}]") for i, r in enumerate(raw_rows)
+    ]
+    for i, row in enumerate(rows):
+        if on_row is not None:
+            on_row(row, i, len(rows))
+    return _finish(BenchResult(environment=environment, rows=rows), plan, max_regression)
+
+
+def _unique_targets(plan: _Plan) -> list[Target]:
+    seen: dict[int, Target] = {}
+    for target, _ in plan.jobs:
+        seen.setdefault(id(target), target)
+    return list(seen.values())
 
 
 def write_outputs(

@@ -89,14 +89,20 @@ class BenchRow:
             if key not in obj:
                 raise EdgekitError(f"{where}: missing field {key!r}")
         for key in ("threads", "batch", "rounds"):
-            if key in obj and (not isinstance(obj[key], int) or isinstance(obj[key], bool)):
-                raise EdgekitError(f"{where}: {key!r} must be an integer")
+            if key in obj and (
+                not isinstance(obj[key], int) or isinstance(obj[key], bool) or obj[key] < 1
+            ):
+                raise EdgekitError(f"{where}: {key!r} must be an integer >= 1")
         for key in ("latency_ms", "metrics"):
             value = obj.get(key)
             if value is not None and (
                 not isinstance(value, dict) or not all(_finite(v) for v in value.values())
             ):
                 raise EdgekitError(f"{where}: {key!r} must map names to numbers")
+        if any(v < 0 for v in (obj.get("latency_ms") or {}).values()):
+            raise EdgekitError(f"{where}: 'latency_ms' holds a negative latency")
+        if not isinstance(obj.get("samples_ms") or [], list):
+            raise EdgekitError(f"{where}: 'samples_ms' must be a list of numbers")
         for key in _NUMBERS:
             if obj.get(key) is not None and not _finite(obj[key]):
                 raise EdgekitError(f"{where}: {key!r} must be a number")
@@ -107,7 +113,9 @@ class BenchRow:
         kwargs = {k: v for k, v in obj.items() if k in names}
         kwargs["format"] = str(obj.get("format") or "")
         kwargs["variant"] = str(obj.get("variant") or obj["artifact"])
-        kwargs["samples_ms"] = [float(v) for v in (obj.get("samples_ms") or []) if _finite(v)]
+        kwargs["samples_ms"] = [
+            float(v) for v in (obj.get("samples_ms") or []) if _finite(v) and v >= 0
+        ]
         row = cls(**kwargs)
         if row.status not in STATUSES:
             raise EdgekitError(

@@ -12,7 +12,7 @@ import ast
 import os
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ EXPORT_SCHEMA = "edgekit.export/1"
 DEFAULT_EXPORT_DIR = Path("runs") / "latest" / "export"
 TASKS = ("binary", "multiclass", "regression")
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
-RUNTIME_OF_FORMAT = {"tflite": "tflite", "onnx": "onnxruntime", "keras": "keras"}
+RUNTIME_OF_FORMAT = {"tflite": "tflite", "onnx": "onnxruntime", "keras": "keras", "c": "c"}
 FORMAT_OF_SUFFIX = {suffix: fmt for fmt, suffix in FORMATS.items()}
+C_VARIANTS = ("float32", "int8")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Target:
     task: str | None = None
     data: TestData | None = None
     input_shape: list[int] | None = None  # from the manifest, -1 for the batch
+    extra_files: list[Path] = field(default_factory=list)  # what it needs beside it (C header)
 
 
 _NUMERIC_KINDS = "fiuc"
@@ -236,6 +238,47 @@ def _target(path: Path, entry: dict[str, Any], manifest: dict[str, Any] | None) 
     )
 
 
+def _c_target(directory: Path, manifest: dict[str, Any]) -> Target | None:
+    """The generated C of an export (``c_source`` in the manifest), as a ``c`` target.
+
+    The C is compiled in the measuring child, which also reports its compiled size.
+    """
+    info = manifest.get("c_source")
+    if info is None:
+        return None
+    where = directory / "manifest.json"
+    files = info.get("files") if isinstance(info, dict) else None
+    if (
+        not isinstance(files, list)
+        or len(files) != 2
+        or not all(isinstance(f, str) for f in files)
+        or info.get("variant") not in C_VARIANTS
+    ):
+        raise EdgekitError(f"{where}: malformed 'c_source' entry")
+    paths = [_inside(directory, name, where) for name in files]
+    for path in paths:
+        if not path.is_file():
+            raise EdgekitError(f"{where}: lists {path.name}, which does not exist")
+    source = next((p for p in paths if p.suffix == ".c"), None)
+    if source is None:
+        raise EdgekitError(f"{where}: 'c_source' lists no .c file")
+    origin = _manifest_entry(manifest, info.get("from") or "")
+    inputs = origin.get("inputs") or next(
+        (a["inputs"] for a in manifest["artifacts"] if a.get("inputs")), []
+    )
+    return Target(
+        path=source,
+        artifact=source.name,
+        format="c",
+        variant=f"c-{info['variant']}",
+        runtime="c",
+        size_bytes=0,
+        task=manifest.get("task"),
+        input_shape=inputs[0]["shape"] if inputs else None,
+        extra_files=[p for p in paths if p != source],
+    )
+
+
 def _keras_source(directory: Path, manifest: dict[str, Any]) -> Path | None:
     source = manifest.get("source")
     name = source.get("file") if isinstance(source, dict) else None
@@ -288,6 +331,16 @@ def _dir_targets(directory: Path, runtimes: set[str]) -> list[Target]:
             target = _target(source, {}, manifest)
             target.data = data
             out.append(target)
+        if "c" in runtimes:
+            target = _c_target(directory, manifest)
+            if target is None and not out:
+                raise EdgekitError(
+                    f"{directory}: holds no C source to benchmark with the c runtime (export "
+                    "with --c-source float32|int8)"
+                )
+            if target is not None:
+                target.data = data
+                out.append(target)
         return out
     files = sorted(
         p for p in directory.iterdir() if p.suffix.lower() in FORMAT_OF_SUFFIX and p.is_file()
@@ -303,9 +356,37 @@ def _dir_targets(directory: Path, runtimes: set[str]) -> list[Target]:
     return out
 
 
+def _c_file_target(path: Path, runtimes: set[str], explicit_runtime: bool) -> Target:
+    """A generated ``.c`` file given directly: its export directory's ``c_source``."""
+    directory = path.parent
+    if explicit_runtime and "c" not in runtimes:
+        raise EdgekitError(
+            f"{path}: the {'/'.join(sorted(runtimes))} runtime does not run .c files "
+            "(use --runtime c or auto)"
+        )
+    if not (directory / "manifest.json").exists():
+        raise EdgekitError(
+            f"{path}: a .c file is benchmarked from its export directory; the manifest.json "
+            "beside it (from export --c-source) is missing"
+        )
+    manifest = read_manifest(directory)
+    target = _c_target(directory, manifest)
+    if target is None or target.path.name != path.name:
+        raise EdgekitError(
+            f"{path}: not the C source that {directory / 'manifest.json'} lists (export with "
+            "--c-source float32|int8)"
+        )
+    test = directory / "test.npz"
+    if test.is_file():
+        target.data = load_test_data(test, what="test data")
+    return target
+
+
 def _file_target(path: Path, runtimes: set[str], explicit_runtime: bool) -> Target:
     directory = path.parent
     suffix = path.suffix.lower()
+    if suffix == ".c":
+        return _c_file_target(path, runtimes, explicit_runtime)
     fmt = FORMAT_OF_SUFFIX.get(suffix)
     if fmt is None:
         raise EdgekitError(

@@ -311,8 +311,8 @@ def _weights(g, index: int, producers) -> Any:
     """The constant behind a weight input, looking through DEQUANTIZE (float16 weights)."""
     t = g.tensors[index]
     op = producers.get(index)
-    if t.data is None and op is not None and op.name == "DEQUANTIZE":
-        return g.tensors[op.inputs[0]]
+    if t.data is None and op is not None and op.name == "DEQUANTIZE" and op.inputs[:1] != [-1]:
+        return g.tensors[op.inputs[0]] if op.inputs else t
     return t
 
 
@@ -320,7 +320,7 @@ def _op_cost(g, op, producers) -> tuple[int, int, str]:
     """(MACs, parameters, compute type) of one op per sample."""
     ins = [g.tensors[i] if i >= 0 else None for i in op.inputs]
     out = g.tensors[op.outputs[0]] if op.outputs else None
-    if op.name in MAC_OPS and len(ins) >= 2 and ins[1] is not None and out is not None:
+    if op.name in MAC_OPS and len(ins) >= 2 and None not in ins[:2] and out is not None:
         w = _weights(g, op.inputs[1], producers)
         if w.data is None or len(w.shape) < 2:  # a product of two activations
             return 0, 0, "-"

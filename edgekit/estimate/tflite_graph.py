@@ -174,14 +174,32 @@ def _convert(path: Path, data: bytes, model, schema) -> TFLiteGraph:
                 options=_options(op.builtinOptions),
             )
         )
-    return TFLiteGraph(
+    graph = TFLiteGraph(
         path=path,
         tensors=tensors,
         ops=ops,
-        inputs=[int(v) for v in sub.inputs],
-        outputs=[int(v) for v in sub.outputs],
+        inputs=[int(v) for v in (sub.inputs if sub.inputs is not None else [])],
+        outputs=[int(v) for v in (sub.outputs if sub.outputs is not None else [])],
         bytes=len(data),
     )
+    _check_indices(path, graph)
+    return graph
+
+
+def _check_indices(path: Path, g: TFLiteGraph) -> None:
+    """Every tensor index in range (-1 only for an operator's optional inputs)."""
+    n = len(g.tensors)
+    refs = [("the subgraph's inputs", i, False) for i in g.inputs]
+    refs += [("the subgraph's outputs", i, False) for i in g.outputs]
+    for op in g.ops:
+        refs += [(f"operator {op.index} ({op.name})", i, True) for i in op.inputs]
+        refs += [(f"operator {op.index} ({op.name})", i, False) for i in op.outputs]
+    for where, i, optional in refs:
+        if not (0 <= i < n or (optional and i == -1)):
+            raise EdgekitError(
+                f"{path}: not a valid TensorFlow Lite model ({where} refers to tensor {i}; "
+                f"the graph has {n})"
+            )
 
 
 def _tensor(index: int, t, buffers, data: bytes) -> Tensor:

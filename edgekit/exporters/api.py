@@ -93,9 +93,11 @@ def _resolve(source: str | Path | None) -> _Source:
             model_path=run.model_path,
             task=run.task,
             labels=run.labels,
-            test=load_npz(run.test_data_path) if run.test_data_path.exists() else None,
+            test=_test_data(run.test_data_path) if run.test_data_path.exists() else None,
             calibration=(
-                load_npz(run.calibration_path).get("x") if run.calibration_path.exists() else None
+                _features(run.calibration_path, "calibration")
+                if run.calibration_path.exists()
+                else None
             ),
             default_out=run.path / "export",
         )
@@ -107,9 +109,9 @@ def _resolve(source: str | Path | None) -> _Source:
     if (path.parent / "run.json").is_file() and path.name == "model.keras":
         return _resolve(path.parent)
     data = path.parent / "data"
-    test = load_npz(data / "test.npz") if (data / "test.npz").is_file() else None
+    test = _test_data(data / "test.npz") if (data / "test.npz").is_file() else None
     calib = (
-        load_npz(data / "calibration.npz").get("x")
+        _features(data / "calibration.npz", "calibration")
         if (data / "calibration.npz").is_file()
         else None
     )
@@ -121,6 +123,48 @@ def _resolve(source: str | Path | None) -> _Source:
         calibration=calib,
         default_out=path.parent / f"{path.stem}_export",
     )
+
+
+def _features(path: Path, what: str, arrays: dict | None = None) -> np.ndarray:
+    """``x`` of a test or calibration ``.npz``: finite numbers, one row per sample.
+
+    NaN or inf here would make validation meaningless, and calibrating on them crashes the
+    TFLite converter (a segfault, not an exception).
+    """
+    arrays = load_npz(path) if arrays is None else arrays
+    if "x" not in arrays:
+        raise EdgekitError(
+            f"{path}: no array 'x' (the {what} inputs); it has {', '.join(sorted(arrays)) or 'none'}"
+        )
+    x = np.asarray(arrays["x"])
+    if x.dtype.kind not in "iufb" or x.ndim < 2 or len(x) == 0:
+        raise EdgekitError(
+            f"{path}: 'x' must be a non-empty numeric array of shape [samples, features...], "
+            f"got {x.dtype.name} {list(x.shape)}"
+        )
+    with np.errstate(over="ignore"):  # what the models take (a float64 of 1e300 is inf)
+        x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise EdgekitError(f"{path}: 'x' contains NaN, inf or values too large for float32")
+    return x
+
+
+def _test_data(path: Path) -> dict[str, np.ndarray]:
+    """``data/test.npz``: ``x`` as :func:`_features` checks it, and ``y`` (one number each)."""
+    arrays = load_npz(path)
+    out = {"x": _features(path, "test", arrays)}
+    y = arrays.get("y")
+    if y is not None:
+        n = len(out["x"])
+        if y.dtype.kind not in "iufb" or y.shape != (n,):
+            raise EdgekitError(
+                f"{path}: 'y' must hold one number per sample of 'x' ({n}), "
+                f"got {y.dtype.name} {list(y.shape)}"
+            )
+        if not np.all(np.isfinite(y)):
+            raise EdgekitError(f"{path}: 'y' contains NaN or inf")
+        out["y"] = y
+    return out
 
 
 def _check_layers(model, path: Path) -> None:
@@ -201,6 +245,12 @@ def export(
     calibration = None
     if src.calibration is not None:
         calibration = np.asarray(src.calibration[:calibration_samples], np.float32)
+        want = [int(d) for d in model.inputs[0].shape[1:]]
+        if list(calibration.shape[1:]) != want:
+            raise EdgekitError(
+                f"calibration data has feature shape {list(calibration.shape[1:])}, "
+                f"the model takes {want}"
+            )
 
     with atomic_directory(out_dir, force=force) as tmp, tempfile.TemporaryDirectory() as scratch:
         saved_model = None

@@ -107,6 +107,10 @@ class ArtifactInfo:
 def inspect_artifact(path: str | Path) -> ArtifactInfo:
     """Inspect a ``.tflite``, ``.onnx`` or ``.keras`` file."""
     path = Path(path)
+    if path.is_dir():
+        raise EdgekitError(
+            f"{path}: is a directory; inspect takes one .tflite, .onnx or .keras file"
+        )
     if not path.is_file():
         raise EdgekitError(f"{path}: no such file")
     suffix = path.suffix.lower()

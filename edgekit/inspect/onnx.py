@@ -50,6 +50,8 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
 
 def _fields(buf: memoryview):
     """Yield (field number, wire type, value) of one message: int or memoryview."""
+    if not isinstance(buf, memoryview):  # a nested message sent as a number: corrupt
+        raise _Malformed("a message field has the wrong wire type")
     pos, end = 0, len(buf)
     while pos < end:
         key, pos = _varint(buf, pos)
@@ -75,6 +77,8 @@ def _fields(buf: memoryview):
 
 
 def _str(value) -> str:
+    if not isinstance(value, memoryview):  # bytes(n) would allocate n zero bytes
+        raise _Malformed("a string field has the wrong wire type")
     return bytes(value).decode("utf-8", errors="replace")
 
 
@@ -83,7 +87,7 @@ def _signed(v: int) -> int:
 
 
 def _ints(wire: int, value) -> list[int]:
-    if wire == 0:
+    if wire != 2:  # one varint (or fixed-width) value rather than a packed list
         return [_signed(value)]
     out, pos, buf = [], 0, value
     while pos < len(buf):

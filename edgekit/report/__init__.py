@@ -45,13 +45,18 @@ def _log_axis(axis, set_scale) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _timed(row: BenchRow) -> bool:
+    """A measured row with a median latency (files written by hand may lack the others)."""
+    return row.ok and "p50" in (row.latency_ms or {})
+
+
 def _label(row: BenchRow) -> str:
     return f"{row.artifact} ({row.runtime}, {row.device}, t{row.threads}, b{row.batch})"
 
 
 def latency_plot(rows: Sequence[BenchRow]) -> bytes:
     """Horizontal box plots of per-call latency, one per measured row."""
-    rows = [r for r in rows if r.ok and r.latency_ms]
+    rows = [r for r in rows if _timed(r)]
     fig = _figure(9, 1.2 + 0.45 * max(1, len(rows)))
     ax = fig.add_subplot()
     if not rows:
@@ -70,7 +75,7 @@ def latency_plot(rows: Sequence[BenchRow]) -> bytes:
             widths=0.6,
         )
     p50 = [r.latency_ms["p50"] for r in rows]
-    p95 = [r.latency_ms["p95"] for r in rows]
+    p95 = [r.latency_ms.get("p95", r.latency_ms["p50"]) for r in rows]
     ax.scatter(p50, positions, marker="o", color="tab:blue", zorder=3, label="p50")
     ax.scatter(p95, positions, marker="|", s=200, color="tab:red", zorder=3, label="p95")
     ax.set_yticks(positions, [_label(r) for r in rows], fontsize=8)
@@ -89,7 +94,7 @@ def _one_per_artifact(rows: Sequence[BenchRow]) -> list[BenchRow]:
     """Per artifact, its fastest-configured row at the smallest batch (for p50)."""
     best: dict[tuple, BenchRow] = {}
     for r in rows:
-        if not r.ok or not r.latency_ms:
+        if not _timed(r):
             continue
         key = (r.artifact, r.runtime, r.device)
         old = best.get(key)
@@ -137,7 +142,7 @@ def tradeoff_plot(rows: Sequence[BenchRow]) -> bytes:
 def report_markdown(rows: Sequence[BenchRow], environment: dict, *, source: str) -> str:
     env = environment
     body = [row_cells(r) for r in rows]
-    best = [r for r in rows if r.ok and r.latency_ms]
+    best = [r for r in rows if _timed(r)]
     lines = [
         "# edgekit bench report",
         "",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,11 @@ else:  # pragma: no cover
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "linear")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
+# The type of each option: TOML recipes and Python callers pass values that click never saw.
+_INTS = ("epochs", "batch_size", "seed", "early_stopping")
+_FLOATS = ("dropout", "learning_rate", "val_split", "test_split")
+_PATHS = ("dataset", "out")
+_STRINGS = ("name", "target", "task", "activation", "optimizer", "distribute")
 
 
 @dataclass
@@ -48,7 +56,7 @@ class TrainConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise EdgekitError(f"unknown training option(s): {', '.join(unknown)}")
-        changes = {k: v for k, v in values.items() if v is not None}
+        changes = {k: _checked(k, v) for k, v in values.items() if v is not None}
         try:
             return dataclasses.replace(self, **changes).validated()
         except (TypeError, ValueError) as err:
@@ -88,6 +96,38 @@ class TrainConfig:
         return self
 
 
+def _checked(key: str, value):
+    """``value`` as option ``key`` takes it, or a one-line error naming the option."""
+    flag = "--" + key.replace("_", "-")
+
+    def integral(v) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    if key in _INTS:
+        if not integral(value):
+            raise EdgekitError(f"{flag} must be an integer, got {value!r}")
+        return int(value)
+    if key in _FLOATS:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise EdgekitError(f"{flag} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise EdgekitError(f"{flag} must be a finite number, got {value!r}")
+        return float(value)
+    if key in _PATHS:
+        if not isinstance(value, (str, os.PathLike)):
+            raise EdgekitError(f"{flag} must be a name or a path, got {value!r}")
+        return os.fspath(value)
+    if key in _STRINGS and not isinstance(value, str):
+        raise EdgekitError(f"{flag} must be a string, got {value!r}")
+    if key == "hidden":
+        if not isinstance(value, (list, tuple)) or not all(integral(h) for h in value):
+            raise EdgekitError(f"{flag} must be a list of integers, got {value!r}")
+        return [int(h) for h in value]
+    if key == "force" and not isinstance(value, bool):
+        raise EdgekitError(f"{flag} must be true or false, got {value!r}")
+    return value
+
+
 def load_recipe(path: str | Path) -> TrainConfig:
     """Read a TOML recipe: flat keys named like the flags (``hidden = [128]``, ``epochs = 5``)."""
     path = Path(path)
@@ -106,5 +146,5 @@ def load_recipe(path: str | Path) -> TrainConfig:
     values.setdefault("name", path.stem)
     try:
         return TrainConfig().override(**values)
-    except TypeError as err:
+    except EdgekitError as err:
         raise EdgekitError(f"{path}: {err}") from err

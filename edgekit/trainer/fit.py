@@ -34,20 +34,33 @@ def _strategy(distribute: str):
         return tf.distribute.MirroredStrategy()
     if not os.environ.get("TF_CONFIG"):
         raise EdgekitError("--distribute multi-worker needs TF_CONFIG describing the cluster")
+    _tf_config()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _tf_config() -> dict:
+    """``$TF_CONFIG`` parsed (``{}`` when unset); a malformed one is a user error."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return {}
     try:
-        json.loads(os.environ["TF_CONFIG"])
+        config = json.loads(raw)
     except json.JSONDecodeError as err:
         raise EdgekitError(f"TF_CONFIG is not valid JSON ({err})") from err
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    if not isinstance(config, dict) or not all(
+        isinstance(config.get(key, {}), dict) for key in ("cluster", "task")
+    ):
+        raise EdgekitError("TF_CONFIG must be a JSON object whose 'cluster' and 'task' are objects")
+    return config
 
 
 def _is_chief() -> bool:
     """True unless this process is a non-chief worker of a multi-worker cluster."""
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
+    config = _tf_config()
+    if not config:
         return True
-    task = json.loads(raw).get("task", {})
-    cluster = json.loads(raw).get("cluster", {})
+    task = config.get("task", {})
+    cluster = config.get("cluster", {})
     if task.get("type") == "chief":
         return True
     return "chief" not in cluster and task.get("type") == "worker" and task.get("index", 0) == 0

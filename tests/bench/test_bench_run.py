@@ -363,11 +363,12 @@ def test_bench_baseline_gate(export_dir, tmp_path):
         (["--batch", "-1"], "--batch takes integers >= 1, got -1"),
         (["--batch", "x"], "--batch takes comma-separated integers, got 'x'"),
         (["--runtime", "tensorrt"],
-         "unknown runtime 'tensorrt'; choose from auto, tflite, onnxruntime, keras"),
+         "unknown runtime 'tensorrt'; choose from auto, tflite, onnxruntime, keras, c"),
         (["--runtime", "onnxruntime"], "{model}: the onnxruntime runtime does not run .tflite "
                                        "files (use --runtime tflite or auto)"),
-        (["--device", "tpu"], "unknown device 'tpu'; choose cpu or gpu (remote devices over ssh "
-                              "and edgekit.toml device names are not supported by this version)"),
+        (["--device", "tpu"], "unknown device 'tpu'; choose cpu, gpu, ssh://[user@]host[:port] "
+                              "or a device name from ./edgekit.toml or "
+                              "~/.config/edgekit/devices.toml (none defined)"),
         (["--runs", "0"], "--runs takes an integer >= 1, got 0"),
         (["--repeat", "0"], "--repeat takes an integer >= 1, got 0"),
         (["--warmup", "-1"], "--warmup takes an integer >= 0, got -1"),

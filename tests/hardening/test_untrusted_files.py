@@ -1,0 +1,257 @@
+"""Untrusted files cannot run code or reach outside their directory.
+
+* ``.keras`` files load in Keras's safe mode: a ``Lambda`` layer's code never runs.
+* ``.npz`` files load without pickles, through every reader: a pickle's payload never runs.
+* A manifest's file names stay inside the export directory, for every manifest reader.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import pathlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgekit
+from edgekit.errors import EdgekitError
+from tests.conftest import REPO, cli
+from tests.hardening.conftest import copy_run
+
+PICKLE_REFUSED = "holds pickled objects, which edgekit refuses to load"
+
+
+# --- .keras: safe mode ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def lambda_with_side_effect(tmp_path):
+    """A ``.keras`` whose Lambda creates ``marker`` when its code runs; the marker is removed
+    after saving (building the model runs the Lambda once)."""
+    import keras
+
+    marker = tmp_path / "lambda-ran"
+    inputs = keras.Input((4,), name="features")
+    code = f"lambda t: (__import__('pathlib').Path({str(marker)!r}).touch(), t)[1]"
+    touched = keras.layers.Lambda(eval(code))(inputs)  # the path is a constant in its code
+    outputs = keras.layers.Dense(2, activation="softmax")(touched)
+    path = tmp_path / "evil.keras"
+    keras.Model(inputs, outputs).save(path)
+    marker.unlink()
+    return path, marker
+
+
+def test_a_lambda_layer_is_refused_and_never_runs(lambda_with_side_effect):
+    path, marker = lambda_with_side_effect
+    refused = "refused: the model contains a Lambda layer, whose Python code edgekit will not run"
+    for argv in (["export", str(path)], ["inspect", str(path)]):
+        code, out, err = cli(*argv)
+        assert (code, out) == (2, ""), err
+        assert err == f"edgekit: error: {path}: {refused} (safe mode)\n"
+    code, out, _ = cli("bench", str(path), "--runtime", "keras", "--runs", "2", "--min-time", "0")
+    assert code == 1 and refused in out  # the measuring child refused it: an error row
+    assert not marker.exists()
+    assert not list(path.parent.glob("evil_export*"))
+
+    import keras  # the control: without safe mode, loading runs the Lambda
+
+    keras.models.load_model(path, compile=False, safe_mode=False)
+    assert marker.exists()
+
+
+# --- .npz: no pickles -----------------------------------------------------------------------
+
+
+class _Payload:
+    """Unpickling this creates ``self.marker``: what a hostile pickle could do instead."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+@pytest.fixture
+def pickle_npz(tmp_path):
+    """``make(path)`` writes an ``.npz`` whose ``x`` (and ``y``) unpickle into a file touch."""
+    marker = tmp_path / "pickle-ran"
+
+    def make(path: Path, **extra) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        evil = np.array([[_Payload(marker)] * 64], dtype=object).reshape(1, 8, 8)
+        np.savez(path, x=evil, y=np.array([_Payload(marker)], dtype=object), **extra)
+        return path
+
+    return make, marker
+
+
+def test_every_npz_reader_refuses_pickles(pickle_npz, tmp_path, digits_run, small_export_dir):
+    from edgekit.bench.job import Job
+    from edgekit.bench.measure import UsageError, measure
+    from edgekit.bench.targets import load_test_data
+    from edgekit.fileio import load_npz
+
+    make, marker = pickle_npz
+    evil = make(tmp_path / "evil.npz")
+
+    readers = {
+        "fileio.load_npz": lambda: load_npz(evil),
+        "a dataset (train --dataset)": lambda: edgekit.data.load_dataset(str(evil)),
+        "bench's header check (--data, test.npz)": lambda: load_test_data(evil),
+    }
+    for what, read in readers.items():
+        with pytest.raises(EdgekitError, match=PICKLE_REFUSED):
+            read()
+        assert not marker.exists(), what
+
+    # the measuring child, given the file directly (as if the parent's check were skipped)
+    job = Job(path=str(small_export_dir / "model.float32.tflite"), runtime="tflite",
+              data=str(evil), runs=2, min_time=0.0)  # fmt: skip
+    with pytest.raises(UsageError, match=PICKLE_REFUSED):
+        measure(job)
+
+    # a run's data/test.npz and data/calibration.npz (export), a bare model's data/test.npz
+    for rel in ("data/test.npz", "data/calibration.npz"):
+        run = copy_run(digits_run, tmp_path / f"run-{rel.replace('/', '-')}")
+        make(run / rel)
+        code, _, err = cli("export", str(run), "--quantize", "int8", "--out", str(run / "e"))
+        assert code == 2 and f"{run / rel}: {PICKLE_REFUSED}" in err
+        assert not (run / "e").exists()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(digits_run.model_path, bare / "alone.keras")
+    make(bare / "data" / "test.npz")
+    code, _, err = cli("export", str(bare / "alone.keras"))
+    assert code == 2 and PICKLE_REFUSED in err
+
+    # an export directory's test.npz, and --data (bench)
+    export = Path(shutil.copytree(small_export_dir, tmp_path / "export"))
+    make(export / "test.npz")
+    code, _, err = cli("bench", str(export))
+    assert (code, err) == (2, f"edgekit: error: {export / 'test.npz'}: {PICKLE_REFUSED}\n")
+    code, _, err = cli("bench", str(small_export_dir), "--data", str(evil))
+    assert (code, err) == (2, f"edgekit: error: {evil}: {PICKLE_REFUSED}\n")
+    assert not marker.exists()
+
+    # the control: numpy with pickles allowed runs the payload
+    np.load(evil, allow_pickle=True)["x"]
+    assert marker.exists()
+
+
+def _np_load_calls(tree: ast.AST):
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "load"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in ("np", "numpy")
+        ):
+            yield node
+
+
+def test_np_load_always_refuses_pickles():
+    """Every ``np.load`` in edgekit passes ``allow_pickle=False``; nothing unpickles."""
+    calls = 0
+    for path in sorted((REPO / "edgekit").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for call in _np_load_calls(tree):
+            calls += 1
+            flags = {k.arg: k.value for k in call.keywords}
+            assert "allow_pickle" in flags, f"{path}:{call.lineno}"
+            assert isinstance(flags["allow_pickle"], ast.Constant)
+            assert flags["allow_pickle"].value is False, f"{path}:{call.lineno}"
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not {"pickle", "cPickle", "dill", "joblib"} & set(names), path
+    assert calls >= 1
+
+
+# --- manifest.json: names stay inside -------------------------------------------------------
+
+ESCAPES = {
+    "dot-dot": ("../outside.tflite", "points outside"),
+    "nested-dot-dot": ("sub/../../outside.tflite", "points outside"),
+    "absolute": ("/etc/hostname", "points outside"),
+    "symlink-out": ("link.tflite", "points outside"),
+    "symlinked-directory-out": ("linkdir/outside.tflite", "points outside"),
+}
+
+
+@pytest.fixture
+def escaping_export(small_export_dir, tmp_path):
+    """``make(name)``: a copy of the small export whose first artifact is ``name``, with a
+    file outside it, a symlink to that file and a symlinked directory holding it."""
+    outside = tmp_path / "outside.tflite"
+    outside.write_bytes((small_export_dir / "model.float32.tflite").read_bytes())
+
+    def make(name: str) -> Path:
+        export = Path(shutil.copytree(small_export_dir, tmp_path / "export"))
+        (export / "link.tflite").symlink_to(outside)
+        (export / "linkdir").symlink_to(tmp_path, target_is_directory=True)
+        manifest = json.loads((export / "manifest.json").read_text())
+        manifest["artifacts"][0]["file"] = name
+        (export / "manifest.json").write_text(json.dumps(manifest))
+        return export
+
+    return make
+
+
+@pytest.mark.parametrize("name, message", ESCAPES.values(), ids=ESCAPES.keys())
+def test_every_manifest_reader_refuses_names_outside(escaping_export, name, message):
+    from edgekit.bench import run_bench
+    from edgekit.bench.targets import read_manifest
+    from edgekit.exporters.manifest import artifact_paths, load_manifest
+
+    export = escaping_export(name)
+    for read in (load_manifest, artifact_paths, read_manifest):
+        with pytest.raises(EdgekitError, match=message):
+            read(export)
+    with pytest.raises(EdgekitError, match=message):
+        run_bench([export], runs=2, min_time=0.0)
+    # benchmarking a legitimate file of that directory reads its manifest too
+    with pytest.raises(EdgekitError, match=message):
+        run_bench([export / "model.int8.tflite"], runs=2, min_time=0.0)
+
+
+@pytest.mark.parametrize("name", ["", "a\\b.tflite", "a\x00b.tflite", 7, None])
+def test_load_manifest_refuses_invalid_names(escaping_export, name):
+    from edgekit.exporters.manifest import load_manifest
+
+    with pytest.raises(EdgekitError, match="invalid file name|missing or invalid 'file'"):
+        load_manifest(escaping_export(name))
+
+
+@pytest.mark.xfail(
+    reason="edgekit/bench/targets.py _inside(): a NUL in a file name raises ValueError "
+    "(embedded null byte) from Path.resolve(); refuse it as exporters.manifest.safe_member "
+    "does",
+    strict=True,
+)
+def test_bench_refuses_a_nul_in_a_file_name(escaping_export):
+    from edgekit.bench.targets import read_manifest
+
+    with pytest.raises(EdgekitError):
+        read_manifest(escaping_export("a\x00b.tflite"))
+
+
+def test_the_keras_source_named_in_a_manifest_cannot_point_outside(small_export_dir, tmp_path):
+    """``bench --runtime keras`` looks for the manifest's source model by its base name, in
+    the export directory and its parent (the run) only."""
+    from edgekit.bench import run_bench
+
+    export = Path(shutil.copytree(small_export_dir, tmp_path / "a" / "run" / "export"))
+    (tmp_path / "a" / "secret.keras").write_bytes(b"two levels up: not for bench")
+    manifest = json.loads((export / "manifest.json").read_text())
+    manifest["source"]["file"] = "../../secret.keras"
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(EdgekitError, match="source model .* was not found"):
+        run_bench([export], runtime="keras", runs=2, min_time=0.0)
