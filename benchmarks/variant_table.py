@@ -47,7 +47,11 @@ def main() -> None:
         force=True,
     )
     float_c = edgekit.export(
-        run, quantize=["float32"], c_source="float32", out=Path(run) / "bench_export_c_float", force=True
+        run,
+        quantize=["float32"],
+        c_source="float32",
+        out=Path(run) / "bench_export_c_float",
+        force=True,
     )
     runtimes = ["auto", "keras"] + (["c"] if "c" in RUNTIMES else [])
     rows = []
