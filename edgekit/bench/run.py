@@ -138,6 +138,9 @@ class BenchResult:
         return "\n\n".join(parts) + "\n"
 
 
+MAX_THREADS = 1024
+
+
 def _positive(flag: str, values: Sequence[int]) -> list[int]:
     values = list(values)
     if not values:
@@ -145,6 +148,8 @@ def _positive(flag: str, values: Sequence[int]) -> list[int]:
     for v in values:
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise EdgekitError(f"{flag} takes integers >= 1, got {v}")
+        if flag == "--threads" and v > MAX_THREADS:  # runtimes crash or hang on absurd counts
+            raise EdgekitError(f"--threads takes at most {MAX_THREADS}, got {v}")
     return list(dict.fromkeys(values))
 
 

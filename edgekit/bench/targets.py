@@ -82,7 +82,10 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
                     tuple(int(d) for d in header["shape"]),
                     descr if isinstance(descr, str) else "|V",
                 )
-    except (zipfile.BadZipFile, OSError, ValueError, SyntaxError, KeyError, TypeError) as err:
+    except (
+        zipfile.BadZipFile, OSError, ValueError, SyntaxError, KeyError, TypeError,
+        NotImplementedError, EOFError, RuntimeError,
+    ) as err:  # fmt: skip
         raise EdgekitError(f"{path}: not a valid .npz file ({err})") from err
     return out
 
@@ -154,6 +157,8 @@ def check_features(target: Target) -> None:
 def _inside(directory: Path, name: Any, manifest: Path) -> Path:
     if not isinstance(name, str) or not name:
         raise EdgekitError(f"{manifest}: an artifact has no valid 'file' name")
+    if "\x00" in name:
+        raise EdgekitError(f"{manifest}: artifact file {name!r} is not a valid file name")
     candidate = directory / name
     root = directory.resolve()
     resolved = candidate.resolve()

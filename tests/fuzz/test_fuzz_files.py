@@ -26,15 +26,6 @@ def _inside(directory: Path, path: Path) -> bool:
     return path.resolve().is_relative_to(directory.resolve())
 
 
-def known_targets_bug(err: BaseException) -> bool:
-    """Bugs in edgekit/bench/targets.py (owned elsewhere), each an xfail in tests/hardening
-    (test_bench_refuses_a_nul_in_a_file_name, test_bad_input[bench-data-unsupported-
-    compression]); drop the matching case here once they are fixed."""
-    if isinstance(err, ValueError) and "null byte" in str(err):
-        return True
-    return isinstance(err, (NotImplementedError, EOFError))
-
-
 # --- manifest.json --------------------------------------------------------------------------
 
 X = np.linspace(-1.0, 1.0, 20, dtype=np.float32).reshape(5, 4)
@@ -122,10 +113,6 @@ def _check_manifest_readers(directory: Path) -> None:
         except EdgekitError as err:
             assert "\n" not in str(err)
             continue
-        except Exception as err:
-            if known_targets_bug(err):
-                continue
-            raise
         if isinstance(result, list):  # targets: files inside, that exist
             assert all(_inside(directory, t.path) and t.path.is_file() for t in result)
         else:
@@ -246,10 +233,6 @@ def _check_npz_readers(path: Path) -> None:
         data = load_test_data(path)
     except EdgekitError:
         return
-    except Exception as err:
-        if known_targets_bug(err):
-            return
-        raise
     # what the parent accepted, the measuring child loads or refuses as bad input
     job = Job(path="m.tflite", runtime="tflite", data=str(path), x_key=data.x_key,
               y_key=data.y_key, reference_key=data.reference_key)  # fmt: skip

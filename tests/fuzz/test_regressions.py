@@ -99,13 +99,6 @@ def test_npz_readers_outside_bench(tmp_path, make):
         load_dataset(str(path))
 
 
-@pytest.mark.xfail(
-    reason="edgekit/bench/targets.py npz_headers(): zipfile raises NotImplementedError "
-    "(unknown compression method, flag bits) and EOFError (a member past the end of the "
-    "file), which its except clause does not catch: a traceback from bench; catch them "
-    "(and RuntimeError, for encrypted members) too",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "make",
     [corrupt.npz_unsupported_compression, corrupt.npz_member_past_the_end],

@@ -425,9 +425,7 @@ CASES = [
     Case("bench-manifest-escape-symlink", ("bench", "export"), 2,
          "export/manifest.json: artifact file 'evil.tflite' points outside export", symlink_out),
     Case("bench-manifest-nul-byte", ("bench", "export"), 2,
-         "export/manifest.json: artifact file 'a\\x00b.tflite'", first_artifact(file="a\0b.tflite"),
-         xfail="edgekit/bench/targets.py _inside(): Path.resolve() raises ValueError (embedded "
-         "null byte); refuse names containing NUL as exporters.manifest.safe_member does"),
+         "export/manifest.json: artifact file 'a\\x00b.tflite'", first_artifact(file="a\0b.tflite")),
     # bench: test data
     Case("bench-test-npz-pickle", ("bench", "export"), 2,
          "export/test.npz: holds pickled objects, which edgekit refuses to load",
@@ -459,9 +457,7 @@ CASES = [
          text("d.npz", corrupt.npz_truncated_array()), needs=("export",)),
     Case("bench-data-unsupported-compression", ("bench", "export", "--data", "d.npz"), 2,
          "d.npz: not a valid .npz file",
-         text("d.npz", corrupt.npz_unsupported_compression(x=X)), needs=("export",),
-         xfail="edgekit/bench/targets.py npz_headers(): zipfile's NotImplementedError (and "
-         "EOFError, RuntimeError for encrypted members) escape; catch them with the others"),
+         text("d.npz", corrupt.npz_unsupported_compression(x=X)), needs=("export",)),
     # bench: flags
     Case("bench-threads-zero", ("bench", "export", "--threads", "0"), 2,
          "--threads takes integers >= 1, got 0", needs=("export",)),
@@ -491,10 +487,7 @@ CASES = [
     # LiteRT (SIGSEGV) and hang onnxruntime, which a test must not do to a shared machine.
     Case("bench-threads-absurd",
          ("bench", "export/model.float32.tflite", "--threads", "4294967296", *FAST), 2,
-         "--threads", needs=("export",), progress=True,
-         xfail="edgekit/bench/run.py _positive(): --threads has no upper bound; 100000 makes "
-         "LiteRT segfault and onnxruntime hang until --timeout, 2**32 a TypeError (error rows, "
-         "exit 1); refuse absurd counts (say > 1024) up front with exit 2"),
+         "--threads", needs=("export",), progress=True),
     Case("bench-json-parent-is-a-file",
          ("bench", "export/model.float32.tflite", *FAST, "--json", "file/b.json"), 2,
          "cannot write file/b.json: Not a directory", text("file", "x"), needs=("export",),

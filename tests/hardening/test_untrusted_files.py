@@ -230,12 +230,6 @@ def test_load_manifest_refuses_invalid_names(escaping_export, name):
         load_manifest(escaping_export(name))
 
 
-@pytest.mark.xfail(
-    reason="edgekit/bench/targets.py _inside(): a NUL in a file name raises ValueError "
-    "(embedded null byte) from Path.resolve(); refuse it as exporters.manifest.safe_member "
-    "does",
-    strict=True,
-)
 def test_bench_refuses_a_nul_in_a_file_name(escaping_export):
     from edgekit.bench.targets import read_manifest
 
