@@ -5,26 +5,25 @@ The public API mirrors the CLI, one call per command::
     import edgekit
     run = edgekit.train(dataset="digits", epochs=20)       # edgekit train
     result = edgekit.export(run, quantize=["int8"])         # edgekit export --quantize int8
+    result.passed, result.manifest_path
 
-Heavy frameworks (TensorFlow) are imported only inside the functions that need them.
+``edgekit.train`` and ``edgekit.export`` are :func:`edgekit.trainer.api.train` and
+:func:`edgekit.exporters.api.export` themselves, loaded on first use: importing edgekit imports
+nothing heavy, and TensorFlow only inside the functions that need it.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
+
+from edgekit._lazy import lazy_exports
+from edgekit._version import __version__
+
+if TYPE_CHECKING:
+    from edgekit.exporters.api import export
+    from edgekit.trainer.api import train
 
 __all__ = ["__version__", "export", "train"]
-
-
-def train(recipe=None, **options):
-    """Train a model and write its run directory (``edgekit train``). Returns a ``Run``."""
-    from edgekit.trainer import train as _train
-
-    return _train(recipe, **options)
-
-
-def export(source=None, **options):
-    """Export a run or ``.keras`` model to TFLite/ONNX artifacts (``edgekit export``)."""
-    from edgekit.exporters import export as _export
-
-    return _export(source, **options)
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"train": "edgekit.trainer.api", "export": "edgekit.exporters.api"}
+)

@@ -86,3 +86,28 @@ def require(name: str) -> ModuleType:
         package, extra = _EXTRAS.get(top, (top, "dev"))
         hint = f"pip install {package}" if extra == "core" else f"pip install 'edgekit[{extra}]'"
         raise MissingExtraError(f"this needs {package}, which is not installed: {hint}") from err
+
+
+def lazy_exports(package: str, names: dict[str, str]):
+    """PEP 562 ``__getattr__``/``__dir__`` for a package whose public names live in submodules.
+
+    ``names`` maps each public name to the module defining it: a submodule of ``package``, or
+    an absolute ``edgekit.`` module. It is imported on first access, so importing the package
+    itself imports nothing::
+
+        __getattr__, __dir__ = lazy_exports(__name__, {"Run": "run_dir"})
+    """
+
+    def __getattr__(name: str):
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        full = module if module.startswith("edgekit.") else f"{package}.{module}"
+        value = getattr(importlib.import_module(full), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(names))
+
+    return __getattr__, __dir__

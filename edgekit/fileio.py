@@ -12,12 +12,37 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from edgekit.errors import EdgekitError
+
+# Set by the CLI's SIGINT/SIGTERM handlers (``request_interrupt``). A library can swallow the
+# KeyboardInterrupt they raise, or turn it into an error of its own (TensorFlow does, in its
+# C++ code); the commit points below check this flag, so an interrupted command never
+# completes a file or a directory, and ``main()`` reports the interrupt whatever came out.
+_interrupted = False
+
+
+def request_interrupt() -> None:
+    global _interrupted
+    _interrupted = True
+
+
+def clear_interrupt() -> None:
+    global _interrupted
+    _interrupted = False
+
+
+def interrupt_requested() -> bool:
+    return _interrupted
+
+
+def check_interrupt() -> None:
+    """Raise KeyboardInterrupt if an interrupt was requested (even one swallowed since)."""
+    if _interrupted:
+        raise KeyboardInterrupt
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -36,6 +61,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
+        check_interrupt()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -74,6 +100,7 @@ def atomic_directory(final: str | os.PathLike, *, force: bool = False) -> Iterat
         raise EdgekitError(f"cannot write to {parent}: {reason}") from err
     try:
         yield tmp
+        check_interrupt()
         if final.exists() or final.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=parent))
             os.rmdir(old)
@@ -103,32 +130,6 @@ def point_symlink(link: str | os.PathLike, target: str | os.PathLike) -> None:
         os.unlink(tmp)
     os.symlink(rel, tmp)
     os.replace(tmp, link)
-
-
-def load_npz(path: str | os.PathLike) -> dict:
-    """Read a ``.npz`` file without pickles; every failure is a one-line user error."""
-    import numpy as np
-
-    path = Path(path)
-    if not path.is_file():
-        raise EdgekitError(f"{path}: no such file")
-    if not zipfile.is_zipfile(path):  # np.load would take any other bytes for a pickle
-        raise EdgekitError(f"{path}: not a valid .npz file (not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as err:
-        if "pickle" in str(err).lower():
-            raise EdgekitError(
-                f"{path}: holds pickled objects, which edgekit refuses to load"
-            ) from err
-        raise EdgekitError(f"{path}: not a valid .npz file ({err})") from err
-    except Exception as err:  # zipfile.BadZipFile, OSError, EOFError, ...
-        raise EdgekitError(f"{path}: not a valid .npz file ({type(err).__name__}: {err})") from err
-    for key, value in arrays.items():
-        if not isinstance(value, np.ndarray):  # np.load hands back a non-.npy member's bytes
-            raise EdgekitError(f"{path}: not a valid .npz file ({key!r} is not a .npy array)")
-    return arrays
 
 
 def load_json(path: str | os.PathLike, *, what: str = "JSON file") -> Any:

@@ -13,8 +13,9 @@ so the measuring child (``python -m edgekit.bench.worker``) imports only what it
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from edgekit._lazy import lazy_exports
 
 _API = {
     "BENCH_SCHEMA": "schema",
@@ -58,14 +59,4 @@ if TYPE_CHECKING:
     from edgekit.bench.schema import BENCH_SCHEMA, BenchFile, BenchRow, load_bench
 
 
-def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgekit.bench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"edgekit.bench.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -138,7 +138,7 @@ def violations(checks: Sequence[BudgetCheck]) -> list[BudgetCheck]:
 
 def violations_table(checks: Sequence[BudgetCheck]) -> str:
     """The failed budgets as a plain-text table."""
-    from edgekit.bench.output import format_table, num
+    from edgekit.tables import format_table, num
 
     rows = [
         [

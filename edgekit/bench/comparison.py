@@ -93,7 +93,7 @@ class Comparison:
         }
 
     def _cells(self) -> tuple[list[str], list[list[str]]]:
-        from edgekit.bench.output import num
+        from edgekit.tables import num
 
         head = [
             "artifact",
@@ -132,13 +132,13 @@ class Comparison:
         return head, body
 
     def table(self) -> str:
-        from edgekit.bench.output import format_table
+        from edgekit.tables import format_table
 
         head, body = self._cells()
         return format_table(head, body)
 
     def markdown(self) -> str:
-        from edgekit.bench.output import markdown_table
+        from edgekit.tables import markdown_table
 
         head, body = self._cells()
         return markdown_table(head, body)

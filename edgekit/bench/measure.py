@@ -119,7 +119,7 @@ def _timing_batch(runner, x: np.ndarray | None, batch: int, seed: int) -> np.nda
 def _load_data(job: Job) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     if not job.data:
         return None, None, None
-    from edgekit.fileio import load_npz
+    from edgekit.formats.npz import load_npz
 
     try:
         arrays = load_npz(job.data)

@@ -109,7 +109,7 @@ class BenchResult:
         if self.budgets:
             bad = self.violations
             if bad:
-                from edgekit.bench.output import markdown_table, num
+                from edgekit.tables import markdown_table, num
 
                 parts.append(f"**{len(bad)} budget check(s) violated**")
                 parts.append(

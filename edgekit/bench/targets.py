@@ -8,7 +8,6 @@ data everywhere.
 
 from __future__ import annotations
 
-import ast
 import os
 import zipfile
 from collections.abc import Sequence
@@ -18,14 +17,19 @@ from typing import Any
 
 from edgekit.errors import EdgekitError
 from edgekit.fileio import load_json
+from edgekit.formats.manifest import (
+    MANIFEST_NAME,
+    artifact_entry,
+    c_source_entry,
+    first_shape,
+    load_manifest,
+)
+from edgekit.formats.npz import NUMERIC_KINDS, dtype_name, npz_headers
 
-EXPORT_SCHEMA = "edgekit.export/1"
 DEFAULT_EXPORT_DIR = Path("runs") / "latest" / "export"
-TASKS = ("binary", "multiclass", "regression")
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
 RUNTIME_OF_FORMAT = {"tflite": "tflite", "onnx": "onnxruntime", "keras": "keras", "c": "c"}
 FORMAT_OF_SUFFIX = {suffix: fmt for fmt, suffix in FORMATS.items()}
-C_VARIANTS = ("float32", "int8")
 
 
 @dataclass
@@ -56,49 +60,6 @@ class Target:
     extra_files: list[Path] = field(default_factory=list)  # what it needs beside it (C header)
 
 
-_NUMERIC_KINDS = "fiuc"
-
-
-def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
-    """``{name: (shape, dtype descr)}`` of an ``.npz``, from the ``.npy`` headers alone.
-
-    The parent process checks test data this way: no array is loaded (the measuring child
-    loads them, pickles refused), and the parent never needs to import numpy.
-    """
-    out = {}
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                with zf.open(info) as fh:
-                    magic = fh.read(8)
-                    if magic[:6] != b"\x93NUMPY":
-                        raise ValueError(f"{info.filename} is not a .npy array")
-                    size = 2 if magic[6] == 1 else 4
-                    length = int.from_bytes(fh.read(size), "little")
-                    header = ast.literal_eval(fh.read(length).decode("latin1"))
-                descr = header["descr"]
-                out[key] = (
-                    tuple(int(d) for d in header["shape"]),
-                    descr if isinstance(descr, str) else "|V",
-                )
-    except (
-        zipfile.BadZipFile, OSError, ValueError, SyntaxError, KeyError, TypeError,
-        NotImplementedError, EOFError, RuntimeError,
-    ) as err:  # fmt: skip
-        raise EdgekitError(f"{path}: not a valid .npz file ({err})") from err
-    return out
-
-
-def _dtype_name(descr: str) -> str:
-    """``<f8`` -> ``float64``: a numpy dtype's name from its ``.npy`` description."""
-    kind, size = descr[1:2], descr[2:]
-    bits = {"f": "float", "i": "int", "u": "uint", "c": "complex"}
-    if kind in bits and size.isdigit():
-        return f"{bits[kind]}{int(size) * 8}"
-    return {"b": "bool", "U": "str", "S": "bytes", "O": "object"}.get(kind, descr)
-
-
 def load_test_data(path: str | Path, *, what: str = "--data") -> TestData:
     """Check a test-data ``.npz``: ``x`` (or ``x_test``), optional ``y``/``reference``."""
     path = Path(path)
@@ -115,10 +76,10 @@ def load_test_data(path: str | Path, *, what: str = "--data") -> TestData:
             f"{what} {path}: no array 'x' (or 'x_test'); it has {', '.join(arrays) or 'none'}"
         )
     x_shape, x_descr = arrays[x_key]
-    if len(x_shape) < 2 or x_shape[0] == 0 or x_descr[1:2] not in tuple(_NUMERIC_KINDS):
+    if len(x_shape) < 2 or x_shape[0] == 0 or x_descr[1:2] not in tuple(NUMERIC_KINDS):
         raise EdgekitError(
             f"{what} {path}: '{x_key}' must be a non-empty numeric array of shape "
-            f"[samples, features...], got {_dtype_name(x_descr)} {list(x_shape)}"
+            f"[samples, features...], got {dtype_name(x_descr)} {list(x_shape)}"
         )
     y_key = next((k for k in ("y", "y_test") if k in arrays), None)
     ref_key = "reference" if "reference" in arrays else None
@@ -126,10 +87,10 @@ def load_test_data(path: str | Path, *, what: str = "--data") -> TestData:
         if key is None:
             continue
         shape, descr = arrays[key]
-        if not shape or shape[0] != x_shape[0] or descr[1:2] not in tuple(_NUMERIC_KINDS):
+        if not shape or shape[0] != x_shape[0] or descr[1:2] not in tuple(NUMERIC_KINDS):
             raise EdgekitError(
                 f"{what} {path}: '{key}' must be numeric with one entry per sample of "
-                f"'{x_key}' ({x_shape[0]}), got {_dtype_name(descr)} {list(shape)}"
+                f"'{x_key}' ({x_shape[0]}), got {dtype_name(descr)} {list(shape)}"
             )
     return TestData(
         path=path,
@@ -154,56 +115,6 @@ def check_features(target: Target) -> None:
         )
 
 
-def _inside(directory: Path, name: Any, manifest: Path) -> Path:
-    if not isinstance(name, str) or not name:
-        raise EdgekitError(f"{manifest}: an artifact has no valid 'file' name")
-    if "\x00" in name:
-        raise EdgekitError(f"{manifest}: artifact file {name!r} is not a valid file name")
-    candidate = directory / name
-    root = directory.resolve()
-    resolved = candidate.resolve()
-    if Path(name).is_absolute() or (resolved != root and root not in resolved.parents):
-        raise EdgekitError(f"{manifest}: artifact file {name!r} points outside {directory}")
-    return candidate
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """``manifest.json`` of an export directory, checked; file names stay inside it."""
-    path = directory / "manifest.json"
-    obj = load_json(path, what="manifest.json")
-    if not isinstance(obj, dict) or obj.get("schema") != EXPORT_SCHEMA:
-        raise EdgekitError(f"{path}: not an edgekit export manifest (schema {EXPORT_SCHEMA})")
-    task = obj.get("task")
-    if task is not None and task not in TASKS:
-        raise EdgekitError(f"{path}: task {task!r} is not one of {', '.join(TASKS)}")
-    arts = obj.get("artifacts")
-    if not isinstance(arts, list):
-        raise EdgekitError(f"{path}: 'artifacts' must be a list")
-    for i, art in enumerate(arts):
-        if not isinstance(art, dict):
-            raise EdgekitError(f"{path}: artifacts[{i}] must be an object")
-        _inside(directory, art.get("file"), path)
-        fmt = art.get("format")
-        if fmt not in ("tflite", "onnx"):
-            raise EdgekitError(
-                f"{path}: artifacts[{i}] has format {fmt!r}; expected tflite or onnx"
-            )
-        if not isinstance(art.get("variant", ""), str):
-            raise EdgekitError(f"{path}: artifacts[{i}] has a non-string 'variant'")
-        if "inputs" in art and not _valid_tensors(art["inputs"]):
-            raise EdgekitError(f"{path}: artifacts[{i}] has malformed 'inputs'")
-    return obj
-
-
-def _valid_tensors(tensors: Any) -> bool:
-    return isinstance(tensors, list) and all(
-        isinstance(t, dict)
-        and isinstance(t.get("shape"), list)
-        and all(isinstance(d, int) for d in t["shape"])
-        for t in tensors
-    )
-
-
 def variant_from_name(path: Path) -> str:
     """``model.int8.tflite`` -> ``int8``; ``model.dynamic.onnx`` -> ``onnx-dynamic``."""
     fmt = FORMAT_OF_SUFFIX.get(path.suffix.lower(), "")
@@ -214,13 +125,6 @@ def variant_from_name(path: Path) -> str:
     if fmt == "onnx" and not name.startswith("onnx"):
         return f"onnx-{name}"
     return name
-
-
-def _manifest_entry(manifest: dict[str, Any] | None, name: str) -> dict[str, Any]:
-    for art in (manifest or {}).get("artifacts", []):
-        if art.get("file") == name:
-            return art
-    return {}
 
 
 def _target(path: Path, entry: dict[str, Any], manifest: dict[str, Any] | None) -> Target:
@@ -248,29 +152,16 @@ def _c_target(directory: Path, manifest: dict[str, Any]) -> Target | None:
 
     The C is compiled in the measuring child, which also reports its compiled size.
     """
-    info = manifest.get("c_source")
+    info = c_source_entry(directory, manifest)
     if info is None:
         return None
-    where = directory / "manifest.json"
-    files = info.get("files") if isinstance(info, dict) else None
-    if (
-        not isinstance(files, list)
-        or len(files) != 2
-        or not all(isinstance(f, str) for f in files)
-        or info.get("variant") not in C_VARIANTS
-    ):
-        raise EdgekitError(f"{where}: malformed 'c_source' entry")
-    paths = [_inside(directory, name, where) for name in files]
+    paths = info["paths"]
     for path in paths:
         if not path.is_file():
-            raise EdgekitError(f"{where}: lists {path.name}, which does not exist")
-    source = next((p for p in paths if p.suffix == ".c"), None)
-    if source is None:
-        raise EdgekitError(f"{where}: 'c_source' lists no .c file")
-    origin = _manifest_entry(manifest, info.get("from") or "")
-    inputs = origin.get("inputs") or next(
-        (a["inputs"] for a in manifest["artifacts"] if a.get("inputs")), []
-    )
+            raise EdgekitError(
+                f"{directory / MANIFEST_NAME}: lists {path.name}, which does not exist"
+            )
+    source = paths[-1]
     return Target(
         path=source,
         artifact=source.name,
@@ -279,8 +170,8 @@ def _c_target(directory: Path, manifest: dict[str, Any]) -> Target | None:
         runtime="c",
         size_bytes=0,
         task=manifest.get("task"),
-        input_shape=inputs[0]["shape"] if inputs else None,
-        extra_files=[p for p in paths if p != source],
+        input_shape=first_shape(manifest, "inputs", prefer=info.get("from")),
+        extra_files=paths[:-1],
     )
 
 
@@ -312,7 +203,7 @@ def _dir_targets(directory: Path, runtimes: set[str]) -> list[Target]:
     if not (directory / "manifest.json").exists() and (directory / "export/manifest.json").exists():
         directory = directory / "export"  # a run directory: bench its export
     if (directory / "manifest.json").exists():
-        manifest = read_manifest(directory)
+        manifest = load_manifest(directory)
         test = directory / "test.npz"
         data = load_test_data(test, what="test data") if test.is_file() else None
         out = []
@@ -374,7 +265,7 @@ def _c_file_target(path: Path, runtimes: set[str], explicit_runtime: bool) -> Ta
             f"{path}: a .c file is benchmarked from its export directory; the manifest.json "
             "beside it (from export --c-source) is missing"
         )
-    manifest = read_manifest(directory)
+    manifest = load_manifest(directory)
     target = _c_target(directory, manifest)
     if target is None or target.path.name != path.name:
         raise EdgekitError(
@@ -403,8 +294,8 @@ def _file_target(path: Path, runtimes: set[str], explicit_runtime: bool) -> Targ
             f"{path}: the {'/'.join(sorted(runtimes))} runtime does not run {suffix} files "
             f"(use --runtime {RUNTIME_OF_FORMAT[fmt]} or auto)"
         )
-    manifest = read_manifest(directory) if (directory / "manifest.json").exists() else None
-    target = _target(path, _manifest_entry(manifest, path.name), manifest)
+    manifest = load_manifest(directory) if (directory / "manifest.json").exists() else None
+    target = _target(path, artifact_entry(manifest, path.name), manifest)
     test = directory / "test.npz"
     if fmt == "keras" and not test.is_file():
         test = directory / "data" / "test.npz"  # a run directory's model.keras

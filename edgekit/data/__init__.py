@@ -8,7 +8,23 @@
 
 from __future__ import annotations
 
-from edgekit.data.dataset import TASKS, Dataset, Splits, split_dataset
-from edgekit.data.registry import BUILTIN_DATASETS, load_dataset
+from typing import TYPE_CHECKING
+
+from edgekit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from edgekit.data.dataset import TASKS, Dataset, Splits, split_dataset
+    from edgekit.data.registry import BUILTIN_DATASETS, load_dataset
 
 __all__ = ["BUILTIN_DATASETS", "TASKS", "Dataset", "Splits", "load_dataset", "split_dataset"]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "TASKS": "dataset",
+        "Dataset": "dataset",
+        "Splits": "dataset",
+        "split_dataset": "dataset",
+        "BUILTIN_DATASETS": "registry",
+        "load_dataset": "registry",
+    },
+)

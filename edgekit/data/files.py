@@ -10,7 +10,8 @@ import numpy as np
 
 from edgekit.data.dataset import Dataset, build_dataset
 from edgekit.errors import EdgekitError
-from edgekit.fileio import load_npz, sha256_file
+from edgekit.fileio import sha256_file
+from edgekit.formats.npz import load_npz
 
 
 def load_csv(path: Path, *, target: str | None = None, task: str = "auto") -> Dataset:

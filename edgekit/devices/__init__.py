@@ -9,19 +9,24 @@ Nothing here imports numpy; the transport is the system OpenSSH client.
 
 from __future__ import annotations
 
-from edgekit.devices.config import (
-    DEFAULT_PYTHON,
-    LOCAL_DEVICES,
-    Device,
-    config_files,
-    is_local,
-    load_devices,
-    parse_ssh_option,
-    parse_ssh_url,
-    resolve_device,
-)
-from edgekit.devices.remote import bench_remote
-from edgekit.devices.ssh import SSH, DeviceError
+from typing import TYPE_CHECKING
+
+from edgekit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from edgekit.devices.config import (
+        DEFAULT_PYTHON,
+        LOCAL_DEVICES,
+        Device,
+        config_files,
+        is_local,
+        load_devices,
+        parse_ssh_option,
+        parse_ssh_url,
+        resolve_device,
+    )
+    from edgekit.devices.remote import bench_remote
+    from edgekit.devices.ssh import SSH, DeviceError
 
 __all__ = [
     "DEFAULT_PYTHON",
@@ -37,3 +42,20 @@ __all__ = [
     "parse_ssh_url",
     "resolve_device",
 ]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "DEFAULT_PYTHON": "config",
+        "LOCAL_DEVICES": "config",
+        "Device": "config",
+        "config_files": "config",
+        "is_local": "config",
+        "load_devices": "config",
+        "parse_ssh_option": "config",
+        "parse_ssh_url": "config",
+        "resolve_device": "config",
+        "bench_remote": "remote",
+        "SSH": "ssh",
+        "DeviceError": "ssh",
+    },
+)

@@ -7,15 +7,20 @@
 >>> print(e.text())                                                  # doctest: +SKIP
 
 Works from the model file alone (``.tflite`` through the flatbuffer schema that ships with
-``ai_edge_litert``, ``.onnx`` through edgekit's own decoder), so it needs only the core
-install. Targets come from a catalog (:mod:`edgekit.estimate.catalog`) in which every number
-names its source. See :mod:`edgekit.estimate.api` for the method.
+``ai_edge_litert``, ``.onnx`` through edgekit's own decoder, both in :mod:`edgekit.formats`), so
+it needs only the core install. Targets come from a catalog (:mod:`edgekit.estimate.catalog`)
+in which every number names its source. See :mod:`edgekit.estimate.api` for the method.
 """
 
 from __future__ import annotations
 
-from edgekit.estimate.api import Estimate, LayerEstimate, estimate, list_targets, targets_table
-from edgekit.estimate.catalog import Target, get_target, load_catalog
+from typing import TYPE_CHECKING
+
+from edgekit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from edgekit.estimate.api import Estimate, LayerEstimate, estimate, list_targets, targets_table
+    from edgekit.estimate.catalog import Target, get_target, load_catalog
 
 __all__ = [
     "Estimate",
@@ -27,3 +32,16 @@ __all__ = [
     "load_catalog",
     "targets_table",
 ]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Estimate": "api",
+        "LayerEstimate": "api",
+        "estimate": "api",
+        "list_targets": "api",
+        "targets_table": "api",
+        "Target": "catalog",
+        "get_target": "catalog",
+        "load_catalog": "catalog",
+    },
+)

@@ -13,12 +13,12 @@ Everything is computed from the model file and the target catalog; nothing runs.
   the last op that reads it, in execution order; temporaries an op needs (the hybrid int8
   kernels' quantized-input, accumulator and row-sum buffers) live for that op only. The
   arena is planned like TFLite Micro's greedy planner with 16-byte alignment
-  (:mod:`edgekit.estimate.arena`); ``peak_activation_bytes`` is the largest sum of
+  (:mod:`edgekit.formats.arena`); ``peak_activation_bytes`` is the largest sum of
   simultaneously live tensors. Runtime bookkeeping and the stack are not included.
 * **Latency**: ``MACs x cycles_per_mac`` (int8 or float figure, by what each layer
   computes in) ``+ ops x op_overhead_cycles``, divided by the clock.
 
-For ``.onnx`` files the layers come from :mod:`edgekit.inspect.onnx_layers`, and the arena is
+For ``.onnx`` files the layers come from :mod:`edgekit.formats.onnx_layers`, and the arena is
 approximated from the dense layers' widths (input and output of the widest layer).
 """
 
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.estimate.arena import ALIGNMENT, Buffer, greedy_plan, peak_live
 from edgekit.estimate.catalog import Target, get_target, load_catalog
+from edgekit.formats.arena import ALIGNMENT, Buffer, greedy_plan, peak_live
 
 SCHEMA = "edgekit.estimate/1"
 NOTICE = "ESTIMATE from the model file and a target catalog, not a measurement"
@@ -141,7 +141,7 @@ class Estimate:
         return " and ".join(kinds) if kinds else "no MAC layers"
 
     def text(self) -> str:
-        from edgekit.bench.output import format_table
+        from edgekit.tables import format_table
 
         t = self.target
         rows = [
@@ -217,7 +217,7 @@ def list_targets(catalog: list[str | Path] | None = None) -> list[Target]:
 
 def targets_table(targets: list[Target]) -> str:
     """The catalog as a table (``edgekit estimate --list-targets``)."""
-    from edgekit.bench.output import format_table, size
+    from edgekit.tables import format_table, size
 
     rows = [
         [t.name, f"{t.clock_hz / 1e6:g}", size(t.ram_bytes), size(t.flash_bytes),
@@ -236,7 +236,7 @@ def targets_table(targets: list[Target]) -> str:
 
 
 def _estimate_tflite(path: Path, target: Target) -> Estimate:
-    from edgekit.estimate.tflite_graph import read_tflite
+    from edgekit.formats.tflite_graph import read_tflite
 
     g = read_tflite(path)
     producers = {o: op for op in g.ops for o in op.outputs}
@@ -383,7 +383,7 @@ def _lifetimes(g) -> list[Buffer]:
 
 
 def _estimate_onnx(path: Path, target: Target) -> Estimate:
-    from edgekit.inspect.onnx_layers import inspect_onnx
+    from edgekit.formats.onnx_layers import inspect_onnx
 
     try:
         parts = inspect_onnx(path)

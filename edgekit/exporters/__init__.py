@@ -5,12 +5,19 @@
 >>> result.passed, result.manifest_path                                             # doctest: +SKIP
 
 One module per format (``tflite.py``, ``onnx.py``, ``c_array.py``), one registry of variants
-(``variants.py``), validation in ``validate.py`` and the manifest in ``manifest.py``. This
-package imports no TensorFlow until an export actually runs.
+(``variants.py``), validation in ``validate.py``; the manifest's schema is
+:mod:`edgekit.formats.manifest`. This package imports nothing until a name is used, and no
+TensorFlow until an export actually runs.
 """
 
 from __future__ import annotations
 
-from edgekit.exporters.api import ExportResult, export
+from typing import TYPE_CHECKING
+
+from edgekit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from edgekit.exporters.api import ExportResult, export
 
 __all__ = ["ExportResult", "export"]
+__getattr__, __dir__ = lazy_exports(__name__, {"ExportResult": "api", "export": "api"})

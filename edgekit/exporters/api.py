@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -13,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import __version__
+from edgekit._version import __version__
 from edgekit.errors import EdgekitError
-from edgekit.exporters.manifest import MANIFEST_NAME, MANIFEST_SCHEMA
 from edgekit.exporters.onnx import check_opset
 from edgekit.exporters.variants import BuildInputs, select_variants
-from edgekit.fileio import atomic_directory, load_npz, sha256_file
+from edgekit.fileio import atomic_directory, sha256_file
+from edgekit.formats.manifest import MANIFEST_NAME, MANIFEST_SCHEMA, write_manifest
+from edgekit.formats.npz import load_npz
+from edgekit.formats.run_dir import Run
 
 # Layers the exporters (TFLite, ONNX and edgekit's C generator) are built and tested for.
 SUPPORTED_LAYERS = (
@@ -84,9 +85,11 @@ class _Source:
     default_out: Path
 
 
-def _resolve(source: str | Path | None) -> _Source:
-    from edgekit.trainer.run import open_run
+def _resolve(source: str | Path | Run | None) -> _Source:
+    from edgekit.formats.run_dir import open_run
 
+    if isinstance(source, Run):
+        source = source.path
     if source is None or Path(source).is_dir():
         run = open_run(source)
         return _Source(
@@ -187,7 +190,7 @@ def _infer_task(model) -> str:
 
 
 def export(
-    source: str | Path | None = None,
+    source: str | Path | Run | None = None,
     *,
     tflite: bool = False,
     quantize: list[str] | None = None,
@@ -204,7 +207,8 @@ def export(
     out: str | Path | None = None,
     force: bool = False,
 ) -> ExportResult:
-    """Export a run (default ``runs/latest``) or a ``.keras`` file; see ``edgekit export -h``."""
+    """Export a run (a :class:`Run`, its directory, default ``runs/latest``) or a ``.keras``
+    file into validated artifacts and a manifest (``edgekit export``; see its ``--help``)."""
     variants = select_variants(
         tflite=tflite, quantize=quantize, onnx=onnx, onnx_quantize=onnx_quantize
     )
@@ -236,7 +240,7 @@ def export(
             "no data/calibration.npz beside it; export a run directory made by `edgekit train`"
         )
 
-    from edgekit.trainer.model_io import load_keras_model
+    from edgekit.formats.keras_file import load_keras_model
 
     model = load_keras_model(src.model_path)
     _check_layers(model, src.model_path)
@@ -305,7 +309,7 @@ def export(
         }
         if c_info is not None:
             manifest["c_source"] = c_info
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        write_manifest(tmp, manifest)
     return ExportResult(
         path=out_dir.resolve(), manifest=manifest, extra_files=[out_dir / p.name for p in extra]
     )

@@ -52,9 +52,7 @@ for bit-exactness); right shifts of negative numbers are written portably.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -65,6 +63,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_text
+from edgekit.toolchain import NO_COMPILER, find_compiler
 
 C_VARIANTS = ("float32", "int8")
 _C_KEYWORDS = frozenset((
@@ -99,14 +98,13 @@ class CSource:
     @classmethod
     def load(cls, export_dir: str | Path) -> CSource:
         """The C source an export directory holds, from its ``manifest.json``."""
-        from edgekit.exporters.manifest import MANIFEST_NAME
-        from edgekit.fileio import load_json
+        from edgekit.formats.manifest import c_source_entry, load_manifest
 
         export_dir = Path(export_dir)
-        info = load_json(export_dir / MANIFEST_NAME, what="manifest").get("c_source")
+        info = c_source_entry(export_dir, load_manifest(export_dir))
         if not info:
             raise EdgekitError(f"{export_dir}: holds no C source (export with --c-source)")
-        header, source = (export_dir / Path(name).name for name in info["files"])
+        header, source = info["paths"]
         return cls(
             variant=info["variant"],
             prefix=info["prefix"],
@@ -287,21 +285,13 @@ int main(int argc, char **argv)
 """
 
 
-def find_compiler() -> str | None:
-    """``$CC``, else ``cc``, ``gcc`` or ``clang`` on PATH."""
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 def compile_harness(
     c: CSource, build_dir: str | Path, *, cc: str | None = None, flags: list[str] | None = None
 ) -> Path:
     """Compile the generated code with edgekit's harness; returns the executable."""
     cc = cc or find_compiler()
     if cc is None:
-        raise EdgekitError("no C compiler found (set CC, or install gcc or clang)")
+        raise EdgekitError(NO_COMPILER)
     build = Path(build_dir)
     harness = build / f"{c.prefix}_harness.c"
     harness.write_text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgekit.inspect import LayerInfo
+from edgekit.formats.layers import LayerInfo
 
 
 def _shape(tensor) -> list[int]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
-from edgekit.inspect import LayerInfo
+from edgekit.formats.layers import LayerInfo
 from edgekit.runtime.tflite import tensor_info
 
 DENSE_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")

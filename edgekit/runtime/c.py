@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import shutil
 import struct
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.formats.manifest import first_shape
 from edgekit.runtime.base import Runner, RuntimeUnavailable, TensorInfo
+from edgekit.toolchain import NO_COMPILER, find_compiler, object_footprint, run_compiler
 
 BUILD_TIMEOUT = 300.0
 CFLAGS = ["-std=c99", "-O2"]
@@ -94,61 +95,22 @@ EK_API long ek_time(const float *x, float *y, long batch, long warmup, long min_
 
 def c_source_entry(path: Path) -> dict[str, Any]:
     """The ``c_source`` entry of the manifest beside ``path`` (the generated ``.c``)."""
-    from edgekit.fileio import load_json
+    from edgekit.formats.manifest import MANIFEST_NAME, load_manifest
+    from edgekit.formats.manifest import c_source_entry as entry
 
-    manifest = path.parent / "manifest.json"
+    manifest = path.parent / MANIFEST_NAME
     if not manifest.is_file():
         raise EdgekitError(
             f"{path}: the c runtime needs the export's manifest.json beside the .c file "
             "(export with --c-source float32|int8)"
         )
-    obj = load_json(manifest, what="manifest.json")
-    info = obj.get("c_source") if isinstance(obj, dict) else None
-    if not isinstance(info, dict):
+    obj = load_manifest(manifest)
+    info = entry(manifest, obj)
+    if info is None:
         raise EdgekitError(f"{manifest}: holds no C source (export with --c-source float32|int8)")
-    files = info.get("files")
-    if not isinstance(files, list) or path.name not in files:
-        raise EdgekitError(f"{path}: not the C source that {manifest} lists ({files})")
+    if path.name not in info["files"]:
+        raise EdgekitError(f"{path}: not the C source that {manifest} lists ({info['files']})")
     return {**info, "manifest": obj}
-
-
-def _model_shape(manifest: dict[str, Any], origin: str | None, key: str) -> list[int] | None:
-    arts = [a for a in manifest.get("artifacts", []) if isinstance(a, dict)]
-    arts.sort(key=lambda a: a.get("file") != origin)  # the artifact the C was made from first
-    for art in arts:
-        tensors = art.get(key) or []
-        if tensors and isinstance(tensors[0], dict) and isinstance(tensors[0].get("shape"), list):
-            return [int(d) for d in tensors[0]["shape"]]
-    return None
-
-
-def object_footprint(path: Path) -> int | None:
-    """Bytes of ``.text*``, ``.rodata*`` and ``.data*`` in an ELF object (None if not ELF)."""
-    blob = path.read_bytes()
-    if blob[:4] != b"\x7fELF" or len(blob) < 64:
-        return None
-    wide, endian = blob[4] == 2, "<" if blob[5] == 1 else ">"
-    if wide:
-        (shoff,) = struct.unpack_from(endian + "Q", blob, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from(endian + "HHH", blob, 0x3A)
-        layout = endian + "IIQQQQ"  # name, type, flags, addr, offset, size
-    else:
-        (shoff,) = struct.unpack_from(endian + "I", blob, 0x20)
-        shentsize, shnum, shstrndx = struct.unpack_from(endian + "HHH", blob, 0x2E)
-        layout = endian + "IIIIII"
-    sections = [struct.unpack_from(layout, blob, shoff + i * shentsize) for i in range(shnum)]
-    names_at = sections[shstrndx][4]
-
-    def name(offset: int) -> str:
-        end = blob.index(b"\0", names_at + offset)
-        return blob[names_at + offset : end].decode("ascii", "replace")
-
-    total = 0
-    for sh_name, sh_type, _flags, _addr, _offset, size in sections:
-        section = name(sh_name)
-        if sh_type != 8 and section.startswith((".text", ".rodata", ".data")):  # 8: NOBITS
-            total += size
-    return total
 
 
 class CRunner(Runner):
@@ -175,8 +137,8 @@ class CRunner(Runner):
         self.variant = str(info["variant"])
         self.input_size, self.output_size = int(info["input_size"]), int(info["output_size"])
         manifest, origin = info["manifest"], info.get("from")
-        in_shape = _model_shape(manifest, origin, "inputs") or [-1, self.input_size]
-        out_shape = _model_shape(manifest, origin, "outputs") or [-1, self.output_size]
+        in_shape = first_shape(manifest, "inputs", prefer=origin) or [-1, self.input_size]
+        out_shape = first_shape(manifest, "outputs", prefer=origin) or [-1, self.output_size]
         if int(np.prod(in_shape[1:])) != self.input_size:
             in_shape = [-1, self.input_size]
         self.inputs = [TensorInfo(name="input", shape=in_shape, dtype="float32")]
@@ -188,11 +150,9 @@ class CRunner(Runner):
         if self._library is not None:
             return self._library
         self._check()
-        from edgekit.exporters.c_source import find_compiler
-
         cc = find_compiler()
         if cc is None:
-            raise RuntimeUnavailable("no C compiler found (set CC, or install gcc or clang)")
+            raise RuntimeUnavailable(NO_COMPILER)
         header = self.path.parent / f"{self.prefix}_model.h"
         if not header.is_file():
             raise EdgekitError(f"{header}: no such file (the header of {self.path.name})")
@@ -211,15 +171,7 @@ class CRunner(Runner):
             [cc, *common, "-c", str(wrapper), "-o", str(wrapper_o)],
             [cc, "-shared", str(model_o), str(wrapper_o), "-o", str(library), "-lm"],
         ):
-            try:
-                done = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-            except subprocess.TimeoutExpired as err:
-                raise EdgekitError(
-                    f"compiling {self.path.name} took over {BUILD_TIMEOUT:g} s"
-                ) from err
-            if done.returncode != 0:
-                first = (done.stderr.strip().splitlines() or ["no message"])[0][:300]
-                raise EdgekitError(f"compiling {self.path.name} failed: {first}")
+            run_compiler(cmd, what=self.path.name, timeout=BUILD_TIMEOUT)
         self.compiler = cc
         with contextlib.suppress(OSError, struct.error, ValueError, IndexError):
             self.size_bytes = object_footprint(model_o)

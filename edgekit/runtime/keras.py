@@ -15,7 +15,7 @@ class KerasRunner(Runner):
 
     def load(self) -> None:
         tf = require("tensorflow")
-        from edgekit.trainer.model_io import load_keras_model
+        from edgekit.formats.keras_file import load_keras_model
 
         if self.device == "gpu":
             if not tf.config.list_physical_devices("GPU"):

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit import __version__
 from edgekit._lazy import require
+from edgekit._version import __version__
 from edgekit.data import Dataset, Splits, load_dataset, split_dataset
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_directory, point_symlink
+from edgekit.formats.run_dir import DEFAULT_RUNS_DIR, LATEST, RUN_SCHEMA, Run, open_run
 from edgekit.trainer.config import TrainConfig
 from edgekit.trainer.model import build_model, compile_model
-from edgekit.trainer.run import DEFAULT_RUNS_DIR, LATEST, RUN_SCHEMA, Run, open_run
 
 CALIBRATION_SAMPLES = 1000
 

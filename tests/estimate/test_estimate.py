@@ -10,7 +10,7 @@ import pytest
 
 from edgekit.errors import EdgekitError
 from edgekit.estimate import estimate, get_target, list_targets, load_catalog
-from edgekit.estimate.arena import Buffer, greedy_plan, peak_live
+from edgekit.formats.arena import Buffer, greedy_plan, peak_live
 from tests.conftest import cli, run_cli
 
 # 784 -> 128 -> 10, computed by hand

@@ -11,7 +11,7 @@ import pytest
 
 import edgekit
 from edgekit.errors import EdgekitError
-from edgekit.exporters.manifest import load_manifest
+from edgekit.formats.manifest import load_manifest
 from edgekit.runtime import open_runner
 from tests.conftest import cli
 

@@ -98,8 +98,8 @@ def edited(manifest: dict, edits) -> dict:
 
 
 def _check_manifest_readers(directory: Path) -> None:
-    from edgekit.bench.targets import read_manifest, resolve_targets
-    from edgekit.exporters.manifest import artifact_paths, load_manifest
+    from edgekit.bench.targets import resolve_targets
+    from edgekit.formats.manifest import artifact_paths, load_manifest
 
     try:
         for path in artifact_paths(directory):
@@ -107,7 +107,7 @@ def _check_manifest_readers(directory: Path) -> None:
         load_manifest(directory)
     except EdgekitError as err:
         assert "\n" not in str(err)
-    for read in (read_manifest, lambda d: resolve_targets([d], runtimes={"tflite", "onnxruntime"})):
+    for read in (load_manifest, lambda d: resolve_targets([d], runtimes={"tflite", "onnxruntime"})):
         try:
             result = read(directory)
         except EdgekitError as err:
@@ -216,7 +216,7 @@ def _check_npz_readers(path: Path) -> None:
     from edgekit.bench.targets import load_test_data
     from edgekit.data import load_dataset
     from edgekit.exporters.api import _features, _test_data
-    from edgekit.fileio import load_npz
+    from edgekit.formats.npz import load_npz
 
     for read in (load_npz, lambda p: load_dataset(str(p)), _test_data,
                  lambda p: _features(p, "calibration")):  # fmt: skip

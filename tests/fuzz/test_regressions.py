@@ -60,7 +60,7 @@ def test_onnx_field_of_the_wrong_wire_type(tmp_path, make, message):
 def test_npz_member_that_is_not_an_array(tmp_path):
     """Every NPZ reader: ``np.load`` returned the raw bytes of a non-``.npy`` member, which
     then passed for a 0-d array of bytes."""
-    from edgekit.fileio import load_npz
+    from edgekit.formats.npz import load_npz
 
     path = tmp_path / "d.npz"
     path.write_bytes(corrupt.zip_bytes({"x.npy": b"not an array", "y.npy": b"\x00"}))
@@ -89,7 +89,7 @@ def test_test_data_whose_array_is_cut_short(tmp_path, seeds):
 def test_npz_readers_outside_bench(tmp_path, make):
     """The same files through the readers this suite owns: one-line user errors."""
     from edgekit.data import load_dataset
-    from edgekit.fileio import load_npz
+    from edgekit.formats.npz import load_npz
 
     path = tmp_path / "d.npz"
     path.write_bytes(make(x=np.zeros((3, 4), np.float32)))

@@ -201,3 +201,64 @@ def test_a_worker_started_as_the_signal_lands_is_not_left_behind(monkeypatch):
         for proc in started:
             proc.kill()
             proc.wait()
+
+
+# --- interrupts that a library swallows or turns into another error -----------------------
+
+
+def _interrupted_export(monkeypatch, tmp_path, then):
+    """``edgekit export`` whose work is interrupted by a signal, after which ``then(exc)``
+    runs inside the library (swallow it, or raise something else), then writes ``out``."""
+    import edgekit.exporters
+    from edgekit.fileio import atomic_directory
+
+    def export(*args, **kwargs):
+        try:
+            signal.raise_signal(kwargs.pop("sig", signal.SIGINT))
+        except KeyboardInterrupt as exc:
+            then(exc)
+        with atomic_directory(tmp_path / "out") as tmp:
+            (tmp / "model.tflite").write_bytes(b"TFL3")
+
+    monkeypatch.setattr(edgekit.exporters, "export", export)
+
+
+def _swallow(exc):
+    pass
+
+
+def _convert(exc):
+    raise TypeError("Expected string, but got 10 of type 'int'.")  # TensorFlow's, in fact
+
+
+@pytest.mark.parametrize("then", [_swallow, _convert], ids=["swallowed", "turned-into-TypeError"])
+def test_an_interrupt_a_library_mishandles_still_interrupts(monkeypatch, tmp_path, then):
+    """Under load, SIGINT during export's SavedModel step came out of TensorFlow as a
+    TypeError (a traceback, exit 1) or not at all (exit 0, the export completed)."""
+    from tests.conftest import cli
+
+    _interrupted_export(monkeypatch, tmp_path, then)
+    code, out, err = cli("export", "x.keras")
+    assert (code, out, err.strip()) == (130, "", "edgekit: interrupted")  # (click adds a \n)
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # main() restored it
+
+
+def test_an_interrupt_inside_a_constructor_prints_no_traceback_at_exit(tmp_path):
+    """A half-built object's failing ``__del__`` (TensorFlow's ApiDefMap) printed "Exception
+    ignored in ... Traceback" after "edgekit: interrupted"."""
+    child = (
+        "import signal, sys, edgekit.exporters\n"
+        "class HalfBuilt:\n"
+        "    def __init__(self):\n"
+        "        signal.raise_signal(signal.SIGTERM)\n"
+        "        self.handle = 1\n"
+        "    def __del__(self):\n"
+        "        self.handle\n"
+        "edgekit.exporters.export = lambda *a, **k: HalfBuilt()\n"
+        "from edgekit.cli import main\n"
+        "main(['export', 'x.keras'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)  # fmt: skip
+    assert (proc.returncode, proc.stderr.strip()) == (130, "edgekit: interrupted")

@@ -367,8 +367,8 @@ class Int8Writer:
             self._use(dep)
 
     def write(self, path: Path, comment: str) -> Code:
-        from edgekit.estimate.arena import Buffer, greedy_plan
-        from edgekit.estimate.tflite_graph import read_tflite
+        from edgekit.formats.arena import Buffer, greedy_plan
+        from edgekit.formats.tflite_graph import read_tflite
 
         g = read_tflite(path)
         self.g = g

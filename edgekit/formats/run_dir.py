@@ -50,7 +50,7 @@ class Run:
         return self.path / "data" / "calibration.npz"
 
     def load_model(self):
-        from edgekit.trainer.model_io import load_keras_model
+        from edgekit.formats.keras_file import load_keras_model
 
         return load_keras_model(self.model_path)
 

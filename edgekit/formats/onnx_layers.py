@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from edgekit.inspect import LayerInfo
-from edgekit.inspect.onnx import OnnxGraph, OnnxNode, OnnxTensor, OnnxValue, read_onnx
+from edgekit.formats.layers import LayerInfo
+from edgekit.formats.onnx_wire import OnnxGraph, OnnxNode, OnnxTensor, OnnxValue, read_onnx
 
 DENSE_OPS = ("MatMul", "Gemm", "MatMulInteger", "QLinearMatMul")
 # Ops a weight or a bias passes through on its way to (or from) a matrix multiply.
