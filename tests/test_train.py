@@ -85,6 +85,16 @@ def test_runs_latest_points_at_the_newest_run(tmp_path):
     assert run.path.name.startswith("synthetic-")
 
 
+def test_runs_latest_moves_only_for_runs_under_runs(tmp_path):
+    """``--out`` elsewhere leaves ``runs/latest`` alone; ``--out runs/NAME`` moves it."""
+    first = edgekit.train(dataset="synthetic", hidden=[4], epochs=1, out="runs/first")
+    assert (tmp_path / "runs" / "latest").resolve() == first.path
+    elsewhere = edgekit.train(dataset="synthetic", hidden=[4], epochs=1, out="elsewhere/run")
+    assert elsewhere.path == (tmp_path / "elsewhere" / "run").resolve()
+    assert (tmp_path / "runs" / "latest").resolve() == first.path
+    assert not (tmp_path / "elsewhere" / "latest").exists()
+
+
 def test_same_seed_same_model(tmp_path):
     a = edgekit.train(dataset="synthetic", hidden=[8], epochs=2, seed=7, out="a")
     b = edgekit.train(dataset="synthetic", hidden=[8], epochs=2, seed=7, out="b")

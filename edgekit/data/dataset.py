@@ -102,7 +102,7 @@ def build_dataset(
         )
     if y_test is not None:
         y_test = np.asarray(y_test)
-        if y_test.ndim != 1 or len(y_test) != len(x_test):
+        if x_test is None or y_test.ndim != 1 or len(y_test) != len(x_test):
             raise EdgekitError(f"{where}: y_test must have one value per row of x_test")
     all_y = y if y_test is None else np.concatenate([y, y_test])
     if all_y.dtype.kind == "f" and not np.all(np.isfinite(all_y)):
@@ -195,7 +195,7 @@ def split_dataset(ds: Dataset, *, val_split: float, test_split: float, seed: int
                 f"({err})"
             ) from err
 
-    if ds.x_test is not None:
+    if ds.x_test is not None and ds.y_test is not None:
         x_rest, y_rest, x_test, y_test = ds.x, ds.y, ds.x_test, ds.y_test
     else:
         x_rest, x_test, y_rest, y_test = cut(ds.x, ds.y, test_split, "test")

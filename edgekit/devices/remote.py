@@ -256,8 +256,12 @@ def bench_remote(
         row["device"] = device.name
         row["path"] = local.get(str(row.get("path")), row.get("path", ""))
         rows.append(row)
-    env = doc.get("environment") if isinstance(doc.get("environment"), dict) else {}
-    env = {**env, "device": device.name, "remote_python": python}
+    found = doc.get("environment")
+    env = {
+        **(found if isinstance(found, dict) else {}),
+        "device": device.name,
+        "remote_python": python,
+    }
     return env, rows
 
 

@@ -106,7 +106,7 @@ class SSH:
         if self.multiplex and self._control_dir is None:
             self._control_dir = _control_dir()
             self.multiplex = self._control_dir is not None
-        if self.multiplex:
+        if self.multiplex and self._control_dir is not None:
             pairs += [
                 ("ControlMaster", "auto"),
                 ("ControlPath", os.path.join(self._control_dir, "cm")),

@@ -102,7 +102,7 @@ def _resolve(source: str | Path | Run | None) -> _Source:
                 if run.calibration_path.exists()
                 else None
             ),
-            default_out=run.path / "export",
+            default_out=run.directory / "export",
         )
     path = Path(source)
     if not path.exists():
@@ -334,8 +334,8 @@ def _reference(model, task: str, test: dict[str, np.ndarray] | None):
         y = test.get("y")
     else:  # no data: parity against the Keras model on seeded random inputs
         shape = [int(d) for d in model.inputs[0].shape[1:]]
-        x = np.random.default_rng(0).normal(size=(REFERENCE_SAMPLES_WITHOUT_DATA, *shape))
-        x, y = x.astype(np.float32), None
+        noise = np.random.default_rng(0).normal(size=(REFERENCE_SAMPLES_WITHOUT_DATA, *shape))
+        x, y = noise.astype(np.float32), None
     want = [int(d) for d in model.inputs[0].shape[1:]]
     if list(x.shape[1:]) != want:
         raise EdgekitError(

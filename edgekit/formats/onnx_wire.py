@@ -56,6 +56,7 @@ def _fields(buf: memoryview):
     while pos < end:
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
+        value: int | memoryview
         if number == 0:
             raise _Malformed("field number 0")
         if wire == 0:

@@ -16,10 +16,20 @@ LATEST = DEFAULT_RUNS_DIR / "latest"
 
 @dataclass
 class Run:
-    """A trained run: its directory and the parsed ``run.json``."""
+    """A trained run: its directory and the parsed ``run.json``.
 
-    path: Path
+    ``path`` is None only for a non-chief worker of a multi-worker training, which writes no
+    run directory (the chief does); the file properties then raise.
+    """
+
+    path: Path | None
     info: dict[str, Any]
+
+    @property
+    def directory(self) -> Path:
+        if self.path is None:
+            raise EdgekitError("this worker of a multi-worker training wrote no run directory")
+        return self.path
 
     @property
     def name(self) -> str:
@@ -39,15 +49,15 @@ class Run:
 
     @property
     def model_path(self) -> Path:
-        return self.path / "model.keras"
+        return self.directory / "model.keras"
 
     @property
     def test_data_path(self) -> Path:
-        return self.path / "data" / "test.npz"
+        return self.directory / "data" / "test.npz"
 
     @property
     def calibration_path(self) -> Path:
-        return self.path / "data" / "calibration.npz"
+        return self.directory / "data" / "calibration.npz"
 
     def load_model(self):
         from edgekit.formats.keras_file import load_keras_model

@@ -13,10 +13,9 @@ def _shape(tensor) -> list[int]:
 
 
 def inspect_keras(path: Path) -> dict[str, Any]:
-    from edgekit.runtime import open_runner
+    from edgekit.formats.keras_file import load_keras_model
 
-    with open_runner(path, runtime="keras") as runner:  # loads safely (no Lambda code)
-        model = runner.model
+    model = load_keras_model(path)  # safe mode: no Lambda code runs
     layers = []
     for layer in model.layers:
         if type(layer).__name__ != "Dense":

@@ -37,6 +37,11 @@ def _log_axis(axis, set_scale) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _latency(row: BenchRow) -> dict[str, float]:
+    """The row's latency statistics (empty for a row that was not timed)."""
+    return row.latency_ms or {}
+
+
 def _timed(row: BenchRow) -> bool:
     """A measured row with a median latency (files written by hand may lack the others)."""
     return row.ok and "p50" in (row.latency_ms or {})
@@ -66,12 +71,12 @@ def latency_plot(rows: Sequence[BenchRow]) -> bytes:
             showfliers=False,
             widths=0.6,
         )
-    p50 = [r.latency_ms["p50"] for r in rows]
-    p95 = [r.latency_ms.get("p95", r.latency_ms["p50"]) for r in rows]
+    p50 = [_latency(r)["p50"] for r in rows]
+    p95 = [_latency(r).get("p95", _latency(r)["p50"]) for r in rows]
     ax.scatter(p50, positions, marker="o", color="tab:blue", zorder=3, label="p50")
     ax.scatter(p95, positions, marker="|", s=200, color="tab:red", zorder=3, label="p95")
     ax.set_yticks(positions, [_label(r) for r in rows], fontsize=8)
-    values = [v for r in rows for v in (r.samples_ms or [r.latency_ms["p50"]])] + p95
+    values = [v for r in rows for v in (r.samples_ms or [_latency(r)["p50"]])] + p95
     lo, hi = min(values), max(values)
     if lo > 0 and hi / lo > 20:
         _log_axis(ax.xaxis, ax.set_xscale)
@@ -90,7 +95,7 @@ def _one_per_artifact(rows: Sequence[BenchRow]) -> list[BenchRow]:
             continue
         key = (r.artifact, r.runtime, r.device)
         old = best.get(key)
-        if old is None or (r.batch, r.latency_ms["p50"]) < (old.batch, old.latency_ms["p50"]):
+        if old is None or (r.batch, _latency(r)["p50"]) < (old.batch, _latency(old)["p50"]):
             best[key] = r
     return list(best.values())
 
@@ -109,8 +114,8 @@ def tradeoff_plot(rows: Sequence[BenchRow]) -> bytes:
         ax.set_axis_off()
         return _png(fig)
     x = [r.size_bytes / 1024 for r in points]
-    y = [r.metrics[metric] * (100 if metric == "accuracy" else 1) for r in points]
-    c = [r.latency_ms["p50"] for r in points]
+    y = [(r.metrics or {})[metric] * (100 if metric == "accuracy" else 1) for r in points]
+    c = [_latency(r)["p50"] for r in points]
     sc = ax.scatter(x, y, c=c, s=90, cmap="viridis_r", edgecolors="black", zorder=3)
     fig.colorbar(sc, ax=ax, label="p50 latency (ms)", fraction=0.05, pad=0.02)
     for i, (r, xi, yi) in enumerate(zip(points, x, y, strict=True)):
@@ -145,10 +150,10 @@ def report_markdown(rows: Sequence[BenchRow], environment: dict, *, source: str)
         "",
     ]
     if best:
-        fastest = min(best, key=lambda r: r.latency_ms["p50"] / r.batch)
+        fastest = min(best, key=lambda r: _latency(r)["p50"] / r.batch)
         lines += [
             f"Fastest per sample: {fastest.artifact} on {fastest.runtime} "
-            f"(p50 {num(fastest.latency_ms['p50'])} ms at batch {fastest.batch}).",
+            f"(p50 {num(_latency(fastest)['p50'])} ms at batch {fastest.batch}).",
             "",
         ]
     lines += [
@@ -167,7 +172,7 @@ def write_report(
     bench_json: str | os.PathLike, *, out: str | os.PathLike | None = None
 ) -> list[Path]:
     """Write ``report.md``, ``latency.png`` and ``tradeoff.png``; returns their paths."""
-    bench = load_bench(bench_json)
+    bench = load_bench(os.fspath(bench_json))
     out_dir = Path(out) if out is not None else bench.path.parent / "report"
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgekitError(f"--out {out_dir}: exists and is not a directory")

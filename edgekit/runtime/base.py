@@ -64,6 +64,9 @@ class Runner(ABC):
         self.device = device
         self.inputs: list[TensorInfo] = []
         self.outputs: list[TensorInfo] = []
+        # What the runtime measured of the model's own size (compiled code and constants),
+        # when the file's size is not it; None means the file's size is the model's size.
+        self.size_bytes: int | None = None
 
     def __enter__(self) -> Runner:
         if not self.path.is_file():

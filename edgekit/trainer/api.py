@@ -43,5 +43,5 @@ def train(
     options = {key: value for key, value in locals().items() if key != "recipe"}
     from edgekit.trainer.fit import train_from_config
 
-    config = load_recipe(recipe) if recipe else TrainConfig()
+    config = load_recipe(os.fspath(recipe)) if recipe else TrainConfig()
     return train_from_config(config.override(**options))

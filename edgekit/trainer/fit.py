@@ -129,11 +129,18 @@ def train_from_config(config: TrainConfig) -> Run:
     epochs_run = len(history.get("loss", []))
     info = _run_info(config, ds, splits, model, test_metrics, epochs_run, seconds)
     if not chief:
-        return Run(path=None, info=info)  # type: ignore[arg-type]
+        return Run(path=None, info=info)
+    assert out is not None  # the chief always has a run directory
     with atomic_directory(out, force=config.force) as tmp:
         _write_run(tmp, model, info, history, splits, config.seed)
-    point_symlink(LATEST, out)
+    if _in_runs_dir(out):
+        point_symlink(LATEST, out)
     return open_run(out)
+
+
+def _in_runs_dir(out: Path) -> bool:
+    """Whether ``out`` is a run directly under ``./runs/``: only those move ``runs/latest``."""
+    return out.resolve().parent == DEFAULT_RUNS_DIR.resolve()
 
 
 def _fit(model, splits: Splits, config: TrainConfig):
