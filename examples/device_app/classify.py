@@ -9,6 +9,11 @@ Raspberry Pi app would.
     python classify.py EXPORT_DIR INPUTS.npz [--variant int8] [--limit 10]
 
 INPUTS.npz holds an array ``x`` of raw features (e.g. the export's own test.npz).
+
+This app reads ``manifest.json`` with its own few lines on purpose, instead of edgekit's reader
+(``edgekit.formats.manifest.load_manifest``): it shows that a device needs nothing of edgekit,
+only the documented format (the schema, the file names kept inside the export directory, each
+tensor's quantization).
 """
 
 from __future__ import annotations
