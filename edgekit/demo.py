@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from edgekit.errors import CheckFailed
 
 DEMO_DIR = Path("runs") / "demo"
 
 
-def run_demo(*, echo: Callable[[str], None] = print) -> dict:
+def run_demo(*, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Train the default digits model, export every variant, bench each, print the tables.
 
     Replaces an earlier ``runs/demo``. Returns the run, the export and the bench result.

@@ -23,11 +23,3 @@ class CheckFailed(EdgekitError):
     """A check ran and failed: validation tolerance, budget or regression (exit 1)."""
 
     exit_code = 1
-
-
-class ToleranceError(CheckFailed):
-    """An exported artifact does not match its Keras model within tolerance."""
-
-
-class BudgetError(CheckFailed):
-    """A benchmark result violates a ``--budget`` or a baseline."""

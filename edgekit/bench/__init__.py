@@ -30,9 +30,9 @@ _API = {
     "Comparison": "comparison",
     "RowComparison": "comparison",
     "compare": "comparison",
-    "BenchResult": "run",
+    "BenchResult": "result",
     "run_bench": "run",
-    "write_outputs": "run",
+    "write_outputs": "write",
 }
 __all__ = [
     "BENCH_SCHEMA",
@@ -55,8 +55,10 @@ __all__ = [
 if TYPE_CHECKING:
     from edgekit.bench.budgets import METRICS, Budget, BudgetCheck, check_budgets, parse_budget
     from edgekit.bench.comparison import Comparison, RowComparison, compare
-    from edgekit.bench.run import BenchResult, run_bench, write_outputs
+    from edgekit.bench.result import BenchResult
+    from edgekit.bench.run import run_bench
     from edgekit.bench.schema import BENCH_SCHEMA, BenchFile, BenchRow, load_bench
+    from edgekit.bench.write import write_outputs
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _API)

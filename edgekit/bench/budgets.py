@@ -136,11 +136,13 @@ def violations(checks: Sequence[BudgetCheck]) -> list[BudgetCheck]:
     return [c for c in checks if c.passed is False]
 
 
-def violations_table(checks: Sequence[BudgetCheck]) -> str:
-    """The failed budgets as a plain-text table."""
-    from edgekit.tables import format_table, num
+_VIOLATION_HEAD = ["budget", "artifact", "runtime", "threads", "batch", "value"]
 
-    rows = [
+
+def _violation_cells(checks: Sequence[BudgetCheck]) -> list[list[str]]:
+    from edgekit.tables import num
+
+    return [
         [
             c.budget.expr,
             c.row.artifact,
@@ -151,4 +153,17 @@ def violations_table(checks: Sequence[BudgetCheck]) -> str:
         ]
         for c in violations(checks)
     ]
-    return format_table(["budget", "artifact", "runtime", "threads", "batch", "value"], rows)
+
+
+def violations_table(checks: Sequence[BudgetCheck]) -> str:
+    """The failed budgets as a plain-text table."""
+    from edgekit.tables import format_table
+
+    return format_table(_VIOLATION_HEAD, _violation_cells(checks))
+
+
+def violations_markdown(checks: Sequence[BudgetCheck]) -> str:
+    """The failed budgets as a markdown table."""
+    from edgekit.tables import markdown_table
+
+    return markdown_table(_VIOLATION_HEAD, _violation_cells(checks))

@@ -20,12 +20,16 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import edgekit
 from edgekit.bench.job import Job
+
+# What signal.getsignal returns for a handler installed from Python (SIG_DFL, SIG_IGN are ints).
+Handler = Callable[[int, FrameType | None], Any] | int
 
 
 def worker_command() -> list[str]:
@@ -81,8 +85,8 @@ def _signals_held() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread handles signals
         return
-    pending: list[tuple[int, Any]] = []
-    saved = {}
+    pending: list[tuple[int, FrameType | None]] = []
+    saved: dict[int, Handler] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         handler = signal.getsignal(sig)
         if handler is not None:  # None: installed outside Python; left alone
@@ -91,8 +95,8 @@ def _signals_held() -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
         for signum, frame in pending:
             handler = saved[signum]
             if callable(handler):
@@ -170,9 +174,3 @@ class WorkerPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def run_isolated(job: Job, *, timeout: float, command: list[str] | None = None) -> dict[str, Any]:
-    """Measure one ``job`` in a fresh child process."""
-    with WorkerPool(command) as pool:
-        return pool.run(job, timeout=timeout)

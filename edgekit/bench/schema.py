@@ -10,6 +10,7 @@ in time, one equal segment per round) that ``compare`` and ``report`` use.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ class BenchFile:
     rows: list[BenchRow]
 
 
-def load_bench(path: str | Path) -> BenchFile:
+def load_bench(path: str | os.PathLike) -> BenchFile:
     """Read a bench JSON file (``edgekit.bench/1``); every problem is a one-line user error."""
     path = Path(path)
     obj = load_json(path, what="bench JSON file")

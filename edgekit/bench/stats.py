@@ -11,14 +11,18 @@ spread between processes measured at different times counts too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 PERCENTILES = (50, 90, 95, 99)
 KEEP_SAMPLES = 2000  # raw samples stored per result row (for compare and report)
 
 
-def summarize(samples_ms: np.ndarray) -> dict[str, float]:
+def summarize(samples_ms: ArrayLike) -> dict[str, float]:
     """``{"min", "mean", "std", "p50", "p90", "p95", "p99", "max"}`` in milliseconds."""
     s = np.asarray(samples_ms, dtype=np.float64)
     if s.size == 0:
@@ -36,12 +40,12 @@ def summarize(samples_ms: np.ndarray) -> dict[str, float]:
     }
 
 
-def thin(samples: np.ndarray, keep: int = KEEP_SAMPLES) -> np.ndarray:
+def thin(samples: ArrayLike, keep: int = KEEP_SAMPLES) -> np.ndarray:
     """At most ``keep`` samples, evenly spaced in time (the order of the calls is kept)."""
-    samples = np.asarray(samples)
-    if samples.size <= keep:
-        return samples
-    return samples[np.linspace(0, samples.size - 1, keep).round().astype(np.int64)]
+    s = np.asarray(samples)
+    if s.size <= keep:
+        return s
+    return s[np.linspace(0, s.size - 1, keep).round().astype(np.int64)]
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,8 @@ def _resampled_medians(
 
 
 def ratio_of_medians(
-    base: np.ndarray,
-    new: np.ndarray,
+    base: ArrayLike,
+    new: ArrayLike,
     *,
     base_rounds: int = 1,
     new_rounds: int = 1,

@@ -1,20 +1,20 @@
 """What to measure: artifacts from paths and export directories, with their test data.
 
-An export directory is read through its ``manifest.json`` (``edgekit.export/1``), whose file
-names must stay inside the directory. A bare artifact file borrows ``manifest.json`` and
-``test.npz`` from its own directory when they are there. ``--data FILE.npz`` replaces the test
-data everywhere.
+An export directory is read through its ``manifest.json`` (``edgekit.export/1``, through
+:mod:`edgekit.formats.manifest`), whose file names must stay inside the directory. A bare
+artifact file borrows ``manifest.json`` and ``test.npz`` from its own directory when they are
+there. ``--data FILE.npz`` replaces the test data everywhere (:mod:`edgekit.bench.testdata`).
 """
 
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit.bench.testdata import TestData, check_features, load_test_data
 from edgekit.errors import EdgekitError
 from edgekit.fileio import load_json
 from edgekit.formats.manifest import (
@@ -24,24 +24,12 @@ from edgekit.formats.manifest import (
     first_shape,
     load_manifest,
 )
-from edgekit.formats.npz import NUMERIC_KINDS, dtype_name, npz_headers
 
 DEFAULT_EXPORT_DIR = Path("runs") / "latest" / "export"
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
 RUNTIME_OF_FORMAT = {"tflite": "tflite", "onnx": "onnxruntime", "keras": "keras", "c": "c"}
 FORMAT_OF_SUFFIX = {suffix: fmt for fmt, suffix in FORMATS.items()}
-
-
-@dataclass
-class TestData:
-    """A validated ``.npz`` of test data and the keys of its arrays."""
-
-    path: Path
-    x_key: str
-    y_key: str | None
-    reference_key: str | None
-    n: int
-    feature_shape: tuple[int, ...]
+TEST_DATA = "test.npz"
 
 
 @dataclass
@@ -58,61 +46,6 @@ class Target:
     data: TestData | None = None
     input_shape: list[int] | None = None  # from the manifest, -1 for the batch
     extra_files: list[Path] = field(default_factory=list)  # what it needs beside it (C header)
-
-
-def load_test_data(path: str | Path, *, what: str = "--data") -> TestData:
-    """Check a test-data ``.npz``: ``x`` (or ``x_test``), optional ``y``/``reference``."""
-    path = Path(path)
-    if not path.is_file():
-        raise EdgekitError(f"{path}: no such file")
-    if not zipfile.is_zipfile(path):
-        raise EdgekitError(f"{path}: not a valid .npz file (not a zip archive)")
-    arrays = npz_headers(path)
-    if any(descr[1:2] == "O" for _, descr in arrays.values()):
-        raise EdgekitError(f"{path}: holds pickled objects, which edgekit refuses to load")
-    x_key = next((k for k in ("x", "x_test") if k in arrays), None)
-    if x_key is None:
-        raise EdgekitError(
-            f"{what} {path}: no array 'x' (or 'x_test'); it has {', '.join(arrays) or 'none'}"
-        )
-    x_shape, x_descr = arrays[x_key]
-    if len(x_shape) < 2 or x_shape[0] == 0 or x_descr[1:2] not in tuple(NUMERIC_KINDS):
-        raise EdgekitError(
-            f"{what} {path}: '{x_key}' must be a non-empty numeric array of shape "
-            f"[samples, features...], got {dtype_name(x_descr)} {list(x_shape)}"
-        )
-    y_key = next((k for k in ("y", "y_test") if k in arrays), None)
-    ref_key = "reference" if "reference" in arrays else None
-    for key in (y_key, ref_key):
-        if key is None:
-            continue
-        shape, descr = arrays[key]
-        if not shape or shape[0] != x_shape[0] or descr[1:2] not in tuple(NUMERIC_KINDS):
-            raise EdgekitError(
-                f"{what} {path}: '{key}' must be numeric with one entry per sample of "
-                f"'{x_key}' ({x_shape[0]}), got {dtype_name(descr)} {list(shape)}"
-            )
-    return TestData(
-        path=path,
-        x_key=x_key,
-        y_key=y_key,
-        reference_key=ref_key,
-        n=x_shape[0],
-        feature_shape=x_shape[1:],
-    )
-
-
-def check_features(target: Target) -> None:
-    """Refuse test data whose feature shape the manifest says the model does not take."""
-    if target.data is None or not target.input_shape:
-        return
-    want = target.input_shape[1:]
-    have = target.data.feature_shape
-    if len(want) != len(have) or any(w not in (-1, h) for w, h in zip(want, have, strict=False)):
-        raise EdgekitError(
-            f"{target.data.path}: '{target.data.x_key}' has samples of shape {list(have)}, "
-            f"{target.artifact} takes [batch, {', '.join(map(str, want))}]"
-        )
 
 
 def variant_from_name(path: Path) -> str:
@@ -199,50 +132,54 @@ def _run_info(directory: Path) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-def _dir_targets(directory: Path, runtimes: set[str]) -> list[Target]:
-    if not (directory / "manifest.json").exists() and (directory / "export/manifest.json").exists():
-        directory = directory / "export"  # a run directory: bench its export
-    if (directory / "manifest.json").exists():
-        manifest = load_manifest(directory)
-        test = directory / "test.npz"
-        data = load_test_data(test, what="test data") if test.is_file() else None
-        out = []
-        for art in manifest["artifacts"]:
-            path = directory / art["file"]
-            if not path.is_file():
-                raise EdgekitError(
-                    f"{directory / 'manifest.json'}: lists {art['file']}, which does not exist"
-                )
-            target = _target(path, art, manifest)
-            if target.runtime in runtimes:
-                target.data = data
-                out.append(target)
-        if "keras" in runtimes:
-            source = _keras_source(directory, manifest)
-            if source is None:
-                raise EdgekitError(
-                    f"{directory}: the manifest's source model (.keras) was not found beside it "
-                    "or in its parent, so the keras runtime has nothing to run"
-                )
-            target = _target(source, {}, manifest)
-            target.data = data
+def _test_data(directory: Path) -> TestData | None:
+    """The ``test.npz`` beside the artifacts, if there is one."""
+    test = directory / TEST_DATA
+    return load_test_data(test, what="test data") if test.is_file() else None
+
+
+def _manifest_targets(directory: Path, runtimes: set[str]) -> list[Target]:
+    """An export directory's artifacts, plus its source model (keras) and its C (c)."""
+    manifest = load_manifest(directory)
+    data = _test_data(directory)
+    out = []
+    for art in manifest["artifacts"]:
+        path = directory / art["file"]
+        if not path.is_file():
+            raise EdgekitError(
+                f"{directory / MANIFEST_NAME}: lists {art['file']}, which does not exist"
+            )
+        target = _target(path, art, manifest)
+        if target.runtime in runtimes:
             out.append(target)
-        if "c" in runtimes:
-            target = _c_target(directory, manifest)
-            if target is None and not out:
-                raise EdgekitError(
-                    f"{directory}: holds no C source to benchmark with the c runtime (export "
-                    "with --c-source float32|int8)"
-                )
-            if target is not None:
-                target.data = data
-                out.append(target)
-        return out
+    if "keras" in runtimes:
+        source = _keras_source(directory, manifest)
+        if source is None:
+            raise EdgekitError(
+                f"{directory}: the manifest's source model (.keras) was not found beside it "
+                "or in its parent, so the keras runtime has nothing to run"
+            )
+        out.append(_target(source, {}, manifest))
+    if "c" in runtimes:
+        c_target = _c_target(directory, manifest)
+        if c_target is None and not out:
+            raise EdgekitError(
+                f"{directory}: holds no C source to benchmark with the c runtime (export "
+                "with --c-source float32|int8)"
+            )
+        if c_target is not None:
+            out.append(c_target)
+    for target in out:
+        target.data = data
+    return out
+
+
+def _loose_targets(directory: Path, runtimes: set[str]) -> list[Target]:
+    """A directory without a manifest: its artifact files, by file type."""
     files = sorted(
         p for p in directory.iterdir() if p.suffix.lower() in FORMAT_OF_SUFFIX and p.is_file()
     )
-    test = directory / "test.npz"
-    data = load_test_data(test, what="test data") if test.is_file() else None
+    data = _test_data(directory)
     out = []
     for path in files:
         target = _target(path, {}, None)
@@ -250,6 +187,15 @@ def _dir_targets(directory: Path, runtimes: set[str]) -> list[Target]:
             target.data = data
             out.append(target)
     return out
+
+
+def _dir_targets(directory: Path, runtimes: set[str]) -> list[Target]:
+    export = directory / "export"
+    if not (directory / MANIFEST_NAME).exists() and (export / MANIFEST_NAME).exists():
+        directory = export  # a run directory: bench its export
+    if (directory / MANIFEST_NAME).exists():
+        return _manifest_targets(directory, runtimes)
+    return _loose_targets(directory, runtimes)
 
 
 def _c_file_target(path: Path, runtimes: set[str], explicit_runtime: bool) -> Target:
@@ -260,7 +206,7 @@ def _c_file_target(path: Path, runtimes: set[str], explicit_runtime: bool) -> Ta
             f"{path}: the {'/'.join(sorted(runtimes))} runtime does not run .c files "
             "(use --runtime c or auto)"
         )
-    if not (directory / "manifest.json").exists():
+    if not (directory / MANIFEST_NAME).exists():
         raise EdgekitError(
             f"{path}: a .c file is benchmarked from its export directory; the manifest.json "
             "beside it (from export --c-source) is missing"
@@ -269,12 +215,10 @@ def _c_file_target(path: Path, runtimes: set[str], explicit_runtime: bool) -> Ta
     target = _c_target(directory, manifest)
     if target is None or target.path.name != path.name:
         raise EdgekitError(
-            f"{path}: not the C source that {directory / 'manifest.json'} lists (export with "
+            f"{path}: not the C source that {directory / MANIFEST_NAME} lists (export with "
             "--c-source float32|int8)"
         )
-    test = directory / "test.npz"
-    if test.is_file():
-        target.data = load_test_data(test, what="test data")
+    target.data = _test_data(directory)
     return target
 
 
@@ -294,11 +238,11 @@ def _file_target(path: Path, runtimes: set[str], explicit_runtime: bool) -> Targ
             f"{path}: the {'/'.join(sorted(runtimes))} runtime does not run {suffix} files "
             f"(use --runtime {RUNTIME_OF_FORMAT[fmt]} or auto)"
         )
-    manifest = load_manifest(directory) if (directory / "manifest.json").exists() else None
+    manifest = load_manifest(directory) if (directory / MANIFEST_NAME).exists() else None
     target = _target(path, artifact_entry(manifest, path.name), manifest)
-    test = directory / "test.npz"
+    test = directory / TEST_DATA
     if fmt == "keras" and not test.is_file():
-        test = directory / "data" / "test.npz"  # a run directory's model.keras
+        test = directory / "data" / TEST_DATA  # a run directory's model.keras
         target.task = target.task or _run_info(directory).get("task")
     if test.is_file():
         target.data = load_test_data(test, what="test data")
@@ -343,6 +287,7 @@ def resolve_targets(
             seen.add(key)
             if user_data is not None:
                 target.data = user_data
-            check_features(target)
+            if target.data is not None:
+                check_features(target.data, target.input_shape, artifact=target.artifact)
             targets.append(target)
     return targets

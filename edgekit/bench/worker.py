@@ -1,6 +1,6 @@
 """The measuring child process: ``python -m edgekit.bench.worker`` < job.json > result.json.
 
-It reads one :class:`~edgekit.bench.measure.Job` as JSON on stdin and writes one JSON object on
+It reads one :class:`~edgekit.bench.job.Job` as JSON on stdin and writes one JSON object on
 its stdout. Anything a runtime prints (C or Python) goes to stderr instead, so the result
 stays parseable. A runtime that crashes takes only this process down; the parent turns the
 signal into an ``error`` row. Imports stay lean: numpy, the one runtime the job needs, and
@@ -20,7 +20,8 @@ def main(argv: list[str]) -> int:
     sys.stdout = sys.stderr
     try:
         # Import before the job arrives: a pre-started worker is ready when it does.
-        from edgekit.bench.measure import Job, UsageError, measure, preload
+        from edgekit.bench.job import Job
+        from edgekit.bench.measure import UsageError, measure, preload
 
         if len(argv) == 2 and argv[0] == "--preload":
             preload(argv[1])

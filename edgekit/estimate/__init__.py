@@ -19,8 +19,15 @@ from typing import TYPE_CHECKING
 from edgekit._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from edgekit.estimate.api import Estimate, LayerEstimate, estimate, list_targets, targets_table
-    from edgekit.estimate.catalog import Target, get_target, load_catalog
+    from edgekit.estimate.api import estimate
+    from edgekit.estimate.catalog import (
+        Target,
+        get_target,
+        list_targets,
+        load_catalog,
+        targets_table,
+    )
+    from edgekit.estimate.result import Estimate, LayerEstimate
 
 __all__ = [
     "Estimate",
@@ -35,11 +42,11 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "Estimate": "api",
-        "LayerEstimate": "api",
+        "Estimate": "result",
+        "LayerEstimate": "result",
         "estimate": "api",
-        "list_targets": "api",
-        "targets_table": "api",
+        "list_targets": "catalog",
+        "targets_table": "catalog",
         "Target": "catalog",
         "get_target": "catalog",
         "load_catalog": "catalog",

@@ -91,6 +91,29 @@ def get_target(name: str, *, catalog: dict[str, Target] | None = None) -> Target
     return catalog[name]
 
 
+def list_targets(catalog: list[str | Path] | None = None) -> list[Target]:
+    """Every target of the catalog, sorted by name."""
+    targets = load_catalog(catalog)
+    return [targets[name] for name in sorted(targets)]
+
+
+def targets_table(targets: list[Target]) -> str:
+    """The catalog as a table (``edgekit estimate --list-targets``)."""
+    from edgekit.tables import format_table, size
+
+    rows = [
+        [t.name, f"{t.clock_hz / 1e6:g}", size(t.ram_bytes), size(t.flash_bytes),
+         f"{t.cycles_per_mac_int8:g}", f"{t.cycles_per_mac_float:g}", t.description]
+        for t in targets
+    ]  # fmt: skip
+    head = ["target", "MHz", "RAM", "flash", "cyc/MAC int8", "cyc/MAC float", "description"]
+    note = (
+        "Sources of every number: edgekit estimate --list-targets --json. Cycle figures are "
+        "assumptions; add targets in ~/.config/edgekit/targets.toml or ./edgekit.toml."
+    )
+    return format_table(head, rows) + "\n\n" + note
+
+
 def _read(path: Path) -> dict[str, Target]:
     if not path.is_file():
         raise EdgekitError(f"{path}: no such file")

@@ -133,7 +133,7 @@ def test_rounds_absorb_a_machine_that_changes_speed_between_processes():
 
 
 def test_combine_rounds():
-    from edgekit.bench.run import combine_rounds
+    from edgekit.bench.rows import combine_rounds
 
     rounds = [
         {"status": "ok", "samples_ms": list(noisy_run(s, n=2000)), "init_ms": 10.0 + s,

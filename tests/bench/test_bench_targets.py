@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from benchhelpers import cli, manifest, write_manifest
 
-from edgekit.bench.targets import load_test_data, resolve_targets, variant_from_name
+from edgekit.bench.targets import resolve_targets, variant_from_name
+from edgekit.bench.testdata import load_test_data
 from edgekit.errors import EdgekitError
 
 AUTO = {"tflite", "onnxruntime"}

@@ -192,7 +192,8 @@ def test_remote_flags_need_a_remote_device(tmp_path):
 
 
 def _target(path, data=None, extra=()):
-    from edgekit.bench.targets import Target, TestData
+    from edgekit.bench.targets import Target
+    from edgekit.bench.testdata import TestData
 
     test = TestData(path=data, x_key="x", y_key="y", reference_key=None, n=1, feature_shape=(2,))
     return Target(

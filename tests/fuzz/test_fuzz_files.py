@@ -213,9 +213,10 @@ KEYS = st.sampled_from(["x", "y", "x_train", "y_train", "x_test", "y_test", "ref
 def _check_npz_readers(path: Path) -> None:
     from edgekit.bench.job import Job
     from edgekit.bench.measure import UsageError, _load_data
-    from edgekit.bench.targets import load_test_data
+    from edgekit.bench.testdata import load_test_data
     from edgekit.data import load_dataset
-    from edgekit.exporters.api import _features, _test_data
+    from edgekit.exporters.source import read_features as _features
+    from edgekit.exporters.source import read_test_data as _test_data
     from edgekit.formats.npz import load_npz
 
     for read in (load_npz, lambda p: load_dataset(str(p)), _test_data,

@@ -105,7 +105,7 @@ def test_npz_readers_outside_bench(tmp_path, make):
     ids=["compression-method-99", "member-past-the-end"],
 )
 def test_npz_headers_of_broken_archives(tmp_path, make):
-    from edgekit.bench.targets import load_test_data
+    from edgekit.bench.testdata import load_test_data
 
     path = tmp_path / "d.npz"
     path.write_bytes(make(x=np.zeros((3, 4), np.float32)))

@@ -92,7 +92,7 @@ def pickle_npz(tmp_path):
 def test_every_npz_reader_refuses_pickles(pickle_npz, tmp_path, digits_run, small_export_dir):
     from edgekit.bench.job import Job
     from edgekit.bench.measure import UsageError, measure
-    from edgekit.bench.targets import load_test_data
+    from edgekit.bench.testdata import load_test_data
     from edgekit.formats.npz import load_npz
 
     make, marker = pickle_npz

@@ -1,0 +1,113 @@
+"""Planning a bench run: the jobs to measure and the gates, all checked before measuring.
+
+Budgets and the baseline are read and matched against the targets here, so a mistake in them
+fails before the first measurement and not after the last. :func:`apply_gates` then checks the
+gates on the rows, wherever they were measured.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edgekit.bench.budgets import Budget, check_budgets, check_scopes, parse_budgets
+from edgekit.bench.comparison import compare
+from edgekit.bench.flags import (
+    check_max_regression,
+    check_timing,
+    parse_runtimes,
+    positive_ints,
+)
+from edgekit.bench.job import Job
+from edgekit.bench.result import BenchResult
+from edgekit.bench.schema import BenchRow, load_bench
+from edgekit.bench.targets import Target, resolve_targets
+from edgekit.errors import EdgekitError
+
+
+@dataclass
+class Plan:
+    """Everything checked before measuring: the measurements to make and the gates."""
+
+    jobs: list[tuple[Target, Job]]
+    budgets: list[Budget]
+    baseline: list[BenchRow] | None
+    max_regression: float
+
+    def targets(self) -> list[Target]:
+        """The distinct targets of the jobs, in order."""
+        seen: dict[int, Target] = {}
+        for target, _ in self.jobs:
+            seen.setdefault(id(target), target)
+        return list(seen.values())
+
+
+def plan_bench(
+    paths: Sequence[str | os.PathLike],
+    *,
+    runtime: str | Sequence[str],
+    devices: Sequence[str],
+    threads: Sequence[int],
+    batch: Sequence[int],
+    warmup: int,
+    runs: int,
+    min_time: float,
+    data: str | os.PathLike | None,
+    budgets: Sequence[str],
+    baseline: str | os.PathLike | None,
+    max_regression: float,
+    timeout: float,
+) -> Plan:
+    """Check the flags, resolve the targets and make one job per (target, device, n, b)."""
+    thread_counts = positive_ints("--threads", threads)
+    batch_sizes = positive_ints("--batch", batch)
+    check_timing(warmup=warmup, runs=runs, min_time=min_time, timeout=timeout)
+    runtimes, explicit = parse_runtimes(runtime)
+    parsed = parse_budgets(budgets)
+    base_rows = load_bench(baseline).rows if baseline is not None else None
+    check_max_regression(max_regression)
+
+    targets = resolve_targets(paths, runtimes=runtimes, explicit_runtime=explicit, data=data)
+    check_scopes(parsed, [t.variant for t in targets], [t.artifact for t in targets])
+    jobs = [
+        (
+            t,
+            Job(
+                path=str(t.path),
+                runtime=t.runtime,
+                device=d,
+                threads=n,
+                batch=b,
+                warmup=warmup,
+                runs=runs,
+                min_time=min_time,
+                max_time=timeout / 2,
+                data=str(t.data.path) if t.data else None,
+                x_key=t.data.x_key if t.data else "x",
+                y_key=t.data.y_key if t.data else None,
+                reference_key=t.data.reference_key if t.data else None,
+                task=t.task,
+            ),
+        )
+        for t in targets
+        for d in devices
+        for n in thread_counts
+        for b in batch_sizes
+    ]
+    if base_rows is not None:
+        keys = {(t.artifact, t.variant, t.runtime, j.device, j.threads, j.batch) for t, j in jobs}
+        if not keys & {r.key for r in base_rows}:
+            raise EdgekitError(
+                f"--baseline {baseline}: has no measurement in common with this run (rows are "
+                "matched on artifact, variant, runtime, device, threads and batch)"
+            )
+    return Plan(jobs=jobs, budgets=parsed, baseline=base_rows, max_regression=max_regression)
+
+
+def apply_gates(result: BenchResult, plan: Plan) -> BenchResult:
+    """Budgets and the baseline, checked here on the rows (measured here or on a device)."""
+    result.budgets = check_budgets(plan.budgets, result.rows)
+    if plan.baseline is not None:
+        result.comparison = compare(plan.baseline, result.rows, max_regression=plan.max_regression)
+    return result

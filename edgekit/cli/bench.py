@@ -1,0 +1,190 @@
+"""``edgekit bench``, ``compare`` and ``report``: measuring artifacts and reading the results."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from edgekit.cli.flags import int_list
+from edgekit.errors import CheckFailed
+
+if TYPE_CHECKING:
+    from edgekit.bench import BenchRow
+
+
+@click.command()
+@click.argument("artifacts", nargs=-1, type=click.Path())
+@click.option(
+    "--runtime",
+    default="auto",
+    show_default=True,
+    help="auto (by file type), tflite, onnxruntime, keras or c; a comma list filters an export "
+    "directory (keras: its source model.keras, the reference; c: its --c-source code, "
+    "compiled with -O2), e.g. auto,c.",
+)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="cpu or gpu (onnxruntime CUDA/TensorRT, Keras on TensorFlow's GPU; comma list "
+    "allowed), or a remote board: ssh://[user@]host[:port] or a NAME from edgekit.toml or "
+    "~/.config/edgekit/devices.toml.",
+)
+@click.option(
+    "--remote-python",
+    metavar="PATH",
+    help="Python on the remote device, with edgekit's core install [default: the device's "
+    "python, else python3].",
+)
+@click.option(
+    "--ssh-option",
+    "ssh_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Passed to ssh as -o KEY=VALUE, on top of your ssh config (repeatable).",
+)
+@click.option("--threads", default="1", show_default=True, help="Thread counts, e.g. 1,2.")
+@click.option("--batch", default="1", show_default=True, help="Batch sizes, e.g. 1,32.")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed calls first.")
+@click.option("--runs", type=int, default=100, show_default=True, help="Timed calls (at least).")
+@click.option(
+    "--min-time",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Keep timing until this many seconds have passed (tiny models get more samples).",
+)
+@click.option(
+    "--repeat",
+    type=int,
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Measure each row in N processes, in interleaved rounds; compare and --baseline "
+    "then weigh the spread between them. Use 3 or more on shared or noisy machines.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds one measurement may take before its child process is killed.",
+)
+@click.option("--data", type=click.Path(dir_okay=False), help="Test data .npz (x, y[, reference]).")
+@click.option("--json", "json_out", metavar="FILE|-", help="Write results as JSON (- for stdout).")
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Write a markdown table.")
+@click.option(
+    "--budget",
+    multiple=True,
+    metavar="EXPR",
+    help="[VARIANT:]METRIC OP NUMBER, e.g. p95_ms<=2 or int8:accuracy>=0.95 (repeatable).",
+)
+@click.option(
+    "--baseline", type=click.Path(dir_okay=False), help="A previous bench JSON to compare with."
+)
+@click.option(
+    "--max-regression",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="PCT",
+    help="Slowdown (median latency, beyond the noise) that fails --baseline.",
+)
+def bench(
+    artifacts: tuple[str, ...],
+    threads: str,
+    batch: str,
+    json_out: str | None,
+    markdown: str | None,
+    budget: tuple[str, ...],
+    **options: Any,
+) -> None:
+    """Measure latency, memory and accuracy of exported artifacts.
+
+    Exit code 1 when a measurement fails, a budget is violated or the baseline regresses.
+    On a remote device (--device ssh://... or NAME) the files are copied to a temporary
+    directory there, measured by the device's edgekit and removed; budgets and the baseline
+    are checked here.
+
+    \b
+    Examples:
+      edgekit bench                                   # runs/latest/export
+      edgekit bench model.int8.tflite --threads 1,2 --batch 1,32
+      edgekit bench export/ --runtime auto,c          # + the --c-source code, compiled
+      edgekit bench export/ --budget "int8:p95_ms<=1" --json bench.json
+      edgekit bench export/ --baseline main.json --max-regression 10
+      edgekit bench export/ --device ssh://pi@raspberrypi.local --budget "int8:p95_ms<=2"
+    """
+    from edgekit.bench import run_bench, write_outputs
+
+    to_stdout = json_out == "-"
+    err = to_stdout  # stdout carries nothing but the JSON then
+
+    def progress(row: BenchRow, index: int, total: int) -> None:
+        lat = row.latency_ms or {}
+        what = f"p50 {lat['p50']:.4g} ms" if row.ok else row.error
+        click.echo(
+            f"[{index + 1}/{total}] {row.artifact} {row.runtime} {row.device} "
+            f"threads={row.threads} batch={row.batch}: {row.status}, {what}",
+            err=True,
+        )
+
+    result = run_bench(
+        artifacts,
+        threads=int_list("--threads", threads),
+        batch=int_list("--batch", batch),
+        budgets=budget,
+        on_row=progress,
+        **options,
+    )
+    write_outputs(result, json_path=None if to_stdout else json_out, markdown_path=markdown)
+    click.echo(result.table(), err=err)
+    if to_stdout:
+        import json
+
+        click.echo(json.dumps(result.to_json(), indent=2))
+    if not result.passed:
+        raise CheckFailed(result.problems())
+
+
+@click.command()
+@click.argument("base", type=click.Path())
+@click.argument("new", type=click.Path())
+@click.option("--max-regression", type=float, default=10.0, show_default=True, metavar="PCT")
+def compare(base: str, new: str, max_regression: float) -> None:
+    """Compare two bench JSON files; exit 1 on a significant regression.
+
+    A row regresses when the bootstrap 95% confidence interval of its median-latency ratio
+    lies entirely above 1 + PCT/100 (noise does not flag; a real slowdown does).
+
+    \b
+    Example:
+      edgekit compare main.json pr.json --max-regression 10
+    """
+    from edgekit.bench import compare as compare_api
+
+    result = compare_api(base, new, max_regression=max_regression)
+    click.echo(result.table())
+    if not result.passed:
+        raise CheckFailed(result.summary())
+
+
+@click.command()
+@click.argument("bench_json", type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), help="Output directory for the plots.")
+def report(bench_json: str, out: str | None) -> None:
+    """Plot a bench JSON file (PNG) and write a markdown report beside the plots.
+
+    Writes report.md, latency.png (latency distribution per artifact) and tradeoff.png
+    (accuracy vs size vs p50) into --out (default: BENCH_JSON's directory + /report).
+
+    \b
+    Example:
+      edgekit report bench.json --out report/
+    """
+    from edgekit.report import write_report
+
+    written = write_report(bench_json, out=out)
+    for path in written:
+        click.echo(str(path))

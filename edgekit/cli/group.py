@@ -1,0 +1,27 @@
+"""The ``edgekit`` click group: its help, ``--version``, and every command."""
+
+from __future__ import annotations
+
+import click
+
+from edgekit._version import __version__
+from edgekit.cli.bench import bench, compare, report
+from edgekit.cli.info import env, estimate, inspect
+from edgekit.cli.model import demo, export, train
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="edgekit")
+def cli() -> None:
+    """Train small Keras models, export them for devices, benchmark them honestly.
+
+    \b
+    Example:
+      edgekit train                    # digits MLP -> runs/<name>/, runs/latest
+      edgekit export --quantize all    # TFLite variants of runs/latest -> runs/latest/export
+      edgekit bench                    # latency and accuracy of every artifact
+    """
+
+
+for _command in (train, export, bench, inspect, estimate, compare, report, demo, env):
+    cli.add_command(_command)

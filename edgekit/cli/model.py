@@ -1,0 +1,160 @@
+"""``edgekit train``, ``export`` and ``demo``: making a model and its artifacts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from edgekit.cli.flags import int_list, str_list
+from edgekit.errors import CheckFailed
+
+if TYPE_CHECKING:
+    from edgekit.formats.run_dir import Run
+
+
+@click.command()
+@click.argument("recipe", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--dataset", help="digits (default), breast_cancer, synthetic, mnist, or a .csv/.npz file."
+)
+@click.option("--target", help="CSV target column (default: the last column).")
+@click.option(
+    "--task",
+    type=click.Choice(["auto", "binary", "multiclass", "regression"]),
+    help="Task; auto infers it from the labels.",
+)
+@click.option("--hidden", help="Hidden layer sizes, e.g. 128,64.")
+@click.option("--activation", help="Hidden activation (relu, tanh, ...).")
+@click.option("--dropout", type=float, help="Dropout after each hidden layer.")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int)
+@click.option("--learning-rate", type=float)
+@click.option("--optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]))
+@click.option("--val-split", type=float, help="Fraction of the training data for validation.")
+@click.option(
+    "--test-split",
+    type=float,
+    help="Fraction held out for testing (unless the dataset has its own).",
+)
+@click.option(
+    "--early-stopping",
+    type=int,
+    metavar="PATIENCE",
+    help="Stop after PATIENCE epochs without val_loss improvement; restores the best weights.",
+)
+@click.option("--seed", type=int)
+@click.option(
+    "--distribute",
+    type=click.Choice(["none", "mirrored", "multi-worker"]),
+    help="tf.distribute strategy; multi-worker reads TF_CONFIG.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run directory (default runs/<name>-<time>)."
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing run directory.")
+def train(recipe: str | None, hidden: str | None, **options: Any) -> None:
+    """Train a feedforward model and write its run directory.
+
+    \b
+    Examples:
+      edgekit train
+      edgekit train models/mnist_mlp.toml --dataset ../shared/datasets/mnist.npz
+      edgekit train --dataset data.csv --target species --hidden 32,16 --epochs 50
+    """
+    from edgekit.trainer import train as train_api
+
+    options["hidden"] = None if hidden is None else int_list("--hidden", hidden)
+    run = train_api(recipe, **options)
+    if run.path is None:
+        test = ", ".join(f"{k}={v:.4f}" for k, v in run.metrics["test"].items())
+        click.echo(f"worker finished (the chief writes the run directory); test: {test}")
+        return
+    click.echo(_run_summary(run))
+
+
+def _run_summary(run: Run) -> str:
+    test = run.metrics.get("test", {})
+    parts = [f"{k}={v:.4f}" for k, v in test.items()]
+    ds = run.info["dataset"]
+    return (
+        f"trained {run.name}: {run.task}, {run.info['model']['params']} params, "
+        f"{run.info['training']['epochs_run']} epochs in {run.info['training']['seconds']:.1f}s; "
+        f"test ({ds['n_test']} samples): {', '.join(parts)}\nrun directory: {run.path}"
+    )
+
+
+@click.command()
+@click.argument("source", required=False, type=click.Path())
+@click.option(
+    "--tflite", is_flag=True, help="Export TensorFlow Lite (the default when nothing is chosen)."
+)
+@click.option("--quantize", help="TFLite variants: float32,float16,dynamic,int8,int16x8 or all.")
+@click.option(
+    "--io-type",
+    type=click.Choice(["float", "int8", "uint8"]),
+    help="Input/output type of the int8 variant (default int8).",
+)
+@click.option("--onnx", is_flag=True, help="Export ONNX (onnx-float32).")
+@click.option("--onnx-quantize", help="ONNX Runtime quantization: dynamic,static.")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
+@click.option("--c-array", is_flag=True, help="Write each .tflite as a C array (.h/.c) too.")
+@click.option(
+    "--c-source", type=click.Choice(["float32", "int8"]), help="Standalone C inference code."
+)
+@click.option(
+    "--c-prefix", default="edgekit", show_default=True, help="Prefix of the generated C names."
+)
+@click.option("--calibration-samples", type=int, default=200, show_default=True)
+@click.option(
+    "--atol",
+    type=float,
+    default=1e-4,
+    show_default=True,
+    help="Max |diff| vs Keras allowed for float32 artifacts.",
+)
+@click.option(
+    "--max-accuracy-drop",
+    type=float,
+    default=1.0,
+    show_default=True,
+    metavar="PP",
+    help="Max accuracy drop (percentage points) allowed for quantized artifacts.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Export directory (default RUN_DIR/export)."
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing export directory.")
+def export(
+    source: str | None, quantize: str | None, onnx_quantize: str | None, **options: Any
+) -> None:
+    """Export a run (default runs/latest) or a .keras model to TFLite and ONNX.
+
+    \b
+    Examples:
+      edgekit export --quantize all
+      edgekit export runs/latest --tflite --quantize float32,int8 --onnx --onnx-quantize dynamic
+      edgekit export model.keras --quantize int8 --c-array --out build/
+    """
+    from edgekit.exporters import export as export_api
+
+    result = export_api(
+        source, quantize=str_list(quantize), onnx_quantize=str_list(onnx_quantize), **options
+    )
+    click.echo(result.table())
+    click.echo(f"manifest: {result.manifest_path}")
+    if not result.passed:
+        raise CheckFailed(f"validation failed for {', '.join(result.failed_variants)}")
+
+
+@click.command()
+def demo() -> None:
+    """Train on the built-in digits dataset, export and print the result table.
+
+    \b
+    Example:
+      edgekit demo
+    """
+    from edgekit.demo import run_demo
+
+    run_demo(echo=click.echo)

@@ -1,0 +1,65 @@
+"""The ONNX estimator: the dense layers' MACs and parameters, and an approximate arena.
+
+The layers come from :mod:`edgekit.formats.onnx_layers`. The arena is approximated from the
+dense layers' widths: each layer's input lives while that layer and the one before it run,
+and the last layer's output at the end (1 byte per value with static int8 activations,
+else 4).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.estimate.catalog import Target
+from edgekit.estimate.result import Estimate, LayerEstimate, overall_compute
+from edgekit.formats.arena import Buffer, greedy_plan, peak_live
+from edgekit.formats.layers import LayerInfo
+from edgekit.formats.onnx_layers import inspect_onnx
+
+
+def estimate_onnx(path: Path, target: Target) -> Estimate:
+    """Estimate an ``.onnx`` file on ``target``."""
+    try:
+        parts = inspect_onnx(path)
+    except EdgekitError:
+        raise
+    except Exception as err:  # the protobuf decoder fails anywhere on a corrupt file
+        raise EdgekitError(f"{path}: cannot read the ONNX model ({err})") from err
+    scheme: str = parts["quantization"]
+    dense: list[LayerInfo] = parts["layers"]
+    item = 1 if scheme.startswith("static") else 4  # bytes per activation value
+    layers = []
+    buffers = []
+    for i, info in enumerate(dense):
+        compute = "int8" if info.weights_dtype in ("int8", "uint8") else "float32"
+        buffers.append(Buffer(("in", i), info.inputs * item, max(i - 1, 0), i))
+        layers.append(
+            LayerEstimate(
+                index=i,
+                op=info.op,
+                name=info.name,
+                output_shape=[1, info.units],
+                compute=compute,
+                macs=info.macs,
+                params=info.params,
+                cycles=info.macs * target.cycles_per_mac(compute),
+            )
+        )
+    if layers:
+        last = len(layers) - 1
+        buffers.append(Buffer("out", dense[-1].units * item, last, last))
+    return Estimate(
+        artifact=path.name,
+        format="onnx",
+        target=target,
+        compute=overall_compute({la.compute for la in layers}),
+        layers=layers,
+        flash_bytes=path.stat().st_size,
+        arena_bytes=greedy_plan(buffers),
+        peak_activation_bytes=peak_live(buffers),
+        scratch_bytes=0,
+        ops=len(parts["ops"]),
+        notes=[f"ONNX quantization: {scheme}"],
+        ram_method="approximated from the dense layers' input and output widths (ONNX)",
+    )
