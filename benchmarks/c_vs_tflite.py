@@ -5,7 +5,7 @@ and the seeds' MNIST MLP (784 -> 128 -> 10), trained and exported in subprocesse
 process never loads TensorFlow. Per call:
 
 * C: ``<prefix>_predict_int8`` on int8 inputs, timed with ``clock_gettime`` around each
-  call by edgekit's harness (``edgekit.exporters.c_source.compile_harness``);
+  call by edgekit's harness (``edgekit.exporters.c.harness.compile_harness``);
 * TFLite: ``set_tensor`` + ``invoke`` + ``get_tensor`` (what ``edgekit bench`` times) and
   ``invoke`` alone, with the interpreter's default (XNNPACK) and with the builtin kernels
   the C code reproduces (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``).
@@ -48,7 +48,8 @@ def c_timer(export: Path, build: Path, q):
     """A function running the compiled harness: CALLS calls -> nanoseconds per call."""
     import numpy as np
 
-    from edgekit.exporters.c_source import CSource, compile_harness
+    from edgekit.exporters.c.artifact import CSource
+    from edgekit.exporters.c.harness import compile_harness
 
     exe = compile_harness(CSource.load(export), build)  # gcc -std=c99 -O2
     samples = build / "samples.bin"
@@ -97,7 +98,7 @@ def tflite_timer(path: Path, q, *, kernels: str, invoke_only: bool):
 def measure(export: Path, build: Path, *, rounds: int, calls: int) -> dict:
     import numpy as np
 
-    from edgekit.exporters.c_source import CSource
+    from edgekit.exporters.c.artifact import CSource
 
     c = CSource.load(export)
     x = np.load(export / "test.npz")["x"].reshape(-1, c.input_size)

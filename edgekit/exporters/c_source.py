@@ -48,24 +48,24 @@ values in and out, returns 0 on success):
 Weights are ``static const`` arrays, activations live in one static arena planned from
 tensor lifetimes; nothing is allocated. Compile without ``-ffast-math`` (float order matters
 for bit-exactness); right shifts of negative numbers are written portably.
+
+This module is the export's part (check the options, write, validate, summarise); the
+generator is :mod:`edgekit.exporters.c`, its C in ``edgekit/exporters/c/kernels/``.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.exporters.c.artifact import CSource
 from edgekit.fileio import atomic_write_text
-from edgekit.toolchain import NO_COMPILER, find_compiler
+from edgekit.formats.manifest import C_VARIANTS
 
-C_VARIANTS = ("float32", "int8")
 _C_KEYWORDS = frozenset((
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
     "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
@@ -73,65 +73,6 @@ _C_KEYWORDS = frozenset((
     "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex", "_Imaginary",
 ))  # fmt: skip
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass
-class CSource:
-    """What :func:`to_c_source` wrote."""
-
-    variant: str
-    prefix: str
-    header: Path
-    source: Path
-    input_size: int
-    output_size: int
-    input_quantization: dict[str, float] | None = None
-    output_quantization: dict[str, float] | None = None
-    ops: list[str] = field(default_factory=list)
-    arena_bytes: int = 0
-    needs_libm: bool = False
-
-    @property
-    def files(self) -> list[Path]:
-        return [self.header, self.source]
-
-    @classmethod
-    def load(cls, export_dir: str | Path) -> CSource:
-        """The C source an export directory holds, from its ``manifest.json``."""
-        from edgekit.formats.manifest import c_source_entry, load_manifest
-
-        export_dir = Path(export_dir)
-        info = c_source_entry(export_dir, load_manifest(export_dir))
-        if not info:
-            raise EdgekitError(f"{export_dir}: holds no C source (export with --c-source)")
-        header, source = info["paths"]
-        return cls(
-            variant=info["variant"],
-            prefix=info["prefix"],
-            header=header,
-            source=source,
-            input_size=info["input_size"],
-            output_size=info["output_size"],
-            input_quantization=info.get("input_quantization"),
-            output_quantization=info.get("output_quantization"),
-            ops=info.get("ops", []),
-            arena_bytes=info.get("arena_bytes", 0),
-            needs_libm=info.get("needs_libm", False),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "variant": self.variant,
-            "prefix": self.prefix,
-            "files": [p.name for p in self.files],
-            "input_size": self.input_size,
-            "output_size": self.output_size,
-            "input_quantization": self.input_quantization,
-            "output_quantization": self.output_quantization,
-            "ops": self.ops,
-            "arena_bytes": self.arena_bytes,
-            "needs_libm": self.needs_libm,
-        }
 
 
 def check_prefix(prefix: str) -> str:
@@ -151,7 +92,7 @@ def check_variant(variant: str) -> str:
 
 
 def to_c_source(
-    model,
+    model: Any,
     out_dir: str | Path,
     *,
     variant: str,
@@ -159,6 +100,7 @@ def to_c_source(
     tflite: str | Path | None = None,
     origin: str | None = None,
     labels: list[str] | None = None,
+    raw_input_q: dict[str, Any] | None = None,
 ) -> CSource:
     """Write ``<prefix>_model.h`` / ``<prefix>_model.c`` into ``out_dir``.
 
@@ -176,15 +118,15 @@ def to_c_source(
     if variant == "float32":
         if model is None:
             raise EdgekitError("--c-source float32 needs the Keras model")
-        from edgekit.exporters.c_templates.float32 import FloatWriter
+        from edgekit.exporters.c.float_writer import FloatWriter
 
         code = FloatWriter(prefix).write(model, comment)
     else:
         if tflite is None:
             raise EdgekitError("--c-source int8 needs the int8 .tflite model")
-        from edgekit.exporters.c_templates.int8 import Int8Writer
+        from edgekit.exporters.c.int8_writer import write_int8
 
-        code = Int8Writer(prefix).write(Path(tflite), comment)
+        code = write_int8(Path(tflite), prefix, comment, raw_input_q=raw_input_q)
     header = out_dir / f"{prefix}_model.h"
     source = out_dir / f"{prefix}_model.c"
     atomic_write_text(header, code.header)
@@ -198,250 +140,26 @@ def to_c_source(
         output_size=code.output_size,
         input_quantization=code.input_q,
         output_quantization=code.output_q,
+        feature_quantization=raw_input_q,
         ops=code.ops,
         arena_bytes=code.arena_bytes,
         needs_libm=code.needs_libm,
     )
 
 
-HARNESS = r"""/* edgekit harness: runs {p}_predict / {p}_predict_int8 over samples from a file. */
-#define _POSIX_C_SOURCE 199309L
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
+def _same_as_file(quantization: dict[str, Any] | None, tflite: Path) -> bool:
+    """Whether the manifest's input quantization is the int8 ``.tflite``'s own (no
+    normalization was folded into it)."""
+    from edgekit.formats.tflite_graph import read_tflite
 
-#include "{p}_model.h"
-
-static int call_int8(const void *x, void *y)
-{{
-#if {HAS_INT8}
-    return {p}_predict_int8((const int8_t *)x, (int8_t *)y);
-#else
-    (void)x;
-    (void)y;
-    return -1;
-#endif
-}}
-
-/* harness MODE IN OUT [CALLS]
- *   MODE f: float32 samples in, float32 outputs out;  q: int8 in, int8 out
- *   MODE tf / tq: time CALLS calls on the samples (cycling), write nanoseconds per call */
-int main(int argc, char **argv)
-{{
-    static float fin[{N_IN}], fout[{N_OUT}];
-    static signed char qin[{N_IN}], qout[{N_OUT}];
-    const int quant = argv[1] != NULL && (argv[1][0] == 'q' || argv[1][1] == 'q');
-    const int timing = argv[1] != NULL && argv[1][0] == 't';
-    const size_t n_in = quant ? sizeof qin : sizeof fin;
-    const size_t n_out = quant ? sizeof qout : sizeof fout;
-    FILE *in, *out;
-    if (argc < 4) {{
-        fprintf(stderr, "usage: %s f|q|tf|tq IN OUT [CALLS]\n", argv[0]);
-        return 2;
-    }}
-    in = fopen(argv[2], "rb");
-    out = fopen(argv[3], "wb");
-    if (in == NULL || out == NULL) {{
-        perror("open");
-        return 2;
-    }}
-    if (timing) {{
-        long calls = argc > 4 ? atol(argv[4]) : 1000, k;
-        static unsigned char samples[{MAX_SAMPLES}][sizeof fin];
-        long count = 0;
-        while (count < {MAX_SAMPLES} && fread(samples[count], n_in, 1, in) == 1) {{
-            ++count;
-        }}
-        if (count == 0) {{
-            return 2;
-        }}
-        for (k = 0; k < calls; ++k) {{
-            struct timespec t0, t1;
-            double ns;
-            const void *x = samples[k % count];
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            if (quant) {{
-                call_int8(x, qout);
-            }} else {{
-                {p}_predict((const float *)x, fout);
-            }}
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
-            fwrite(&ns, sizeof ns, 1, out);
-        }}
-    }} else {{
-        while (fread(quant ? (void *)qin : (void *)fin, n_in, 1, in) == 1) {{
-            int rc = quant ? call_int8(qin, qout) : {p}_predict(fin, fout);
-            if (rc != 0) {{
-                return 1;
-            }}
-            fwrite(quant ? (void *)qout : (void *)fout, n_out, 1, out);
-        }}
-    }}
-    fclose(in);
-    fclose(out);
-    return 0;
-}}
-"""
-
-
-def compile_harness(
-    c: CSource, build_dir: str | Path, *, cc: str | None = None, flags: list[str] | None = None
-) -> Path:
-    """Compile the generated code with edgekit's harness; returns the executable."""
-    cc = cc or find_compiler()
-    if cc is None:
-        raise EdgekitError(NO_COMPILER)
-    build = Path(build_dir)
-    harness = build / f"{c.prefix}_harness.c"
-    harness.write_text(
-        HARNESS.format(
-            p=c.prefix,
-            N_IN=c.input_size,
-            N_OUT=c.output_size,
-            MAX_SAMPLES=64,
-            HAS_INT8=int(c.variant == "int8"),
-        ),
-        encoding="utf-8",
+    if quantization is None or isinstance(quantization.get("scale"), list):
+        return quantization is None
+    g = read_tflite(tflite)
+    t = g.tensors[g.inputs[0]]
+    return bool(
+        abs(float(quantization["scale"]) - t.scale) <= 1e-7 * t.scale
+        and float(quantization["zero_point"]) == t.zero_point
     )
-    exe = build / f"{c.prefix}_harness"
-    cmd = [
-        cc, "-std=c99", "-O2", "-Wall", "-Wextra", *(flags or []), f"-I{c.header.parent}",
-        str(c.source), str(harness), "-o", str(exe), "-lm",
-    ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise EdgekitError(f"compiling the generated C failed: {done.stderr.strip()[:500]}")
-    return exe
-
-
-def run_harness(exe: Path, x: np.ndarray, *, n_out: int, int8: bool) -> np.ndarray:
-    """Run the harness over every sample of ``x``; returns the outputs, one row per sample."""
-    dtype = np.int8 if int8 else np.float32
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        np.ascontiguousarray(x, dtype=dtype).tofile(src)
-        done = subprocess.run(
-            [str(exe), "q" if int8 else "f", str(src), str(dst)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            raise EdgekitError(f"the compiled C harness failed: {done.stderr.strip()[:300]}")
-        return np.fromfile(dst, dtype=dtype).reshape(len(x), n_out)
-
-
-KERNELS = {
-    "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
-    "reference": "BUILTIN_REF",
-    "default": None,
-}
-
-
-def tflite_int8_outputs(path: Path, q: np.ndarray, *, kernels: str = "builtin") -> np.ndarray:
-    """The int8 outputs of ``path`` on int8 inputs ``q``, in ai_edge_litert.
-
-    ``kernels``: ``builtin`` (the optimized builtin kernels, no delegate: what the C code
-    reproduces), ``reference`` (LiteRT's reference kernels, which requantize in double
-    precision) or ``default`` (the interpreter's default, which applies XNNPACK where it can).
-    """
-    from edgekit._lazy import require
-
-    mod = require("ai_edge_litert.interpreter")
-    resolver = KERNELS[kernels]
-    kw = {} if resolver is None else {
-        "experimental_op_resolver_type": getattr(mod.OpResolverType, resolver)
-    }  # fmt: skip
-    interp = mod.Interpreter(model_path=str(path), **kw)
-    detail = interp.get_input_details()[0]
-    q = np.ascontiguousarray(q, np.int8).reshape(len(q), *detail["shape"][1:])
-    interp.resize_tensor_input(detail["index"], list(q.shape), strict=False)
-    interp.allocate_tensors()
-    interp.set_tensor(detail["index"], q)
-    interp.invoke()
-    out = interp.get_tensor(interp.get_output_details()[0]["index"])
-    return np.asarray(out).reshape(len(q), -1)
-
-
-def compare_int8(got: np.ndarray, want: np.ndarray) -> dict[str, int]:
-    """Element counts: identical outputs, outputs 1 LSB apart, the largest difference."""
-    diff = np.abs(got.astype(np.int32) - want.astype(np.int32))
-    return {
-        "exact": int((diff == 0).sum()),
-        "off_by_one": int((diff == 1).sum()),
-        "max_lsb_diff": int(diff.max(initial=0)),
-    }
-
-
-def _compare_with(got: np.ndarray, tflite: Path, q: np.ndarray, kernels: str) -> dict:
-    """For information: how the C outputs compare with another set of TFLite kernels."""
-    try:
-        return compare_int8(got, tflite_int8_outputs(tflite, q, kernels=kernels))
-    except (ValueError, RuntimeError) as err:  # e.g. BUILTIN_REF lacks ELU
-        return {"error": (str(err).strip().splitlines() or ["failed"])[0]}
-
-
-def validate_c_source(
-    c: CSource,
-    x: np.ndarray,
-    *,
-    reference: np.ndarray | None = None,
-    tflite: Path | None = None,
-    atol: float = 1e-4,
-) -> dict[str, Any]:
-    """Compile and run the generated code on ``x``; compare with Keras or the int8 model.
-
-    ``float32``: ``max_abs_diff`` against ``reference`` (the Keras outputs), within ``atol``.
-    ``int8``: ``<prefix>_predict_int8`` against ai_edge_litert's builtin kernels on the same
-    int8 inputs, element by element (``passed`` only if every output is identical); the
-    default interpreter (XNNPACK) is compared too, for information.
-    """
-    cc = find_compiler()
-    if cc is None:
-        return {"compiled": False, "passed": None, "reason": "no C compiler found (set CC)"}
-    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
-    result: dict[str, Any] = {
-        "compiled": True,
-        "compiler": (version.splitlines() or [cc])[0],
-        "samples": len(x),
-    }
-    x = np.asarray(x, np.float32).reshape(len(x), -1)
-    try:
-        return _validate(c, x, result, cc=cc, reference=reference, tflite=tflite, atol=atol)
-    except (EdgekitError, OSError, subprocess.SubprocessError) as err:
-        return {**result, "passed": False, "error": str(err)}
-
-
-def _validate(c, x, result, *, cc, reference, tflite, atol) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as build:
-        exe = compile_harness(c, build, cc=cc)
-        if c.variant == "float32":
-            got = run_harness(exe, x, n_out=c.output_size, int8=False)
-            ref = np.asarray(reference, np.float32).reshape(len(x), -1)
-            diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if len(x) else 0.0
-            result.update(
-                max_abs_diff=diff, criterion=f"max_abs_diff <= {atol:g}", passed=diff <= atol
-            )
-            return result
-        qi = c.input_quantization or {}
-        q = np.clip(np.round(x / np.float32(qi["scale"])) + qi["zero_point"], -128, 127)
-        q = q.astype(np.int8)
-        got = run_harness(exe, q, n_out=c.output_size, int8=True)
-        same = compare_int8(got, tflite_int8_outputs(tflite, q, kernels="builtin"))
-        result.update(
-            reference="ai_edge_litert builtin kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES)",
-            outputs=int(got.size),
-            **same,
-            vs_reference_kernels=_compare_with(got, tflite, q, "reference"),
-            vs_default_interpreter=_compare_with(got, tflite, q, "default"),
-            criterion="every int8 output identical",
-            passed=same["max_lsb_diff"] == 0,
-        )
-        return result
-
-
-# --- the export command's part -------------------------------------------------------------
 
 
 def plan_c_source(variant: str, prefix: str, *, io_type: str | None, variants: list) -> list:
@@ -471,19 +189,29 @@ def export_c_source(
     *,
     variant: str,
     prefix: str,
-    model,
+    model: Any,
     entries: list[dict],
     x: np.ndarray,
     reference: np.ndarray,
     labels: list[str] | None = None,
     atol: float = 1e-4,
 ) -> dict[str, Any]:
-    """Write and validate the C files in an export directory; returns the manifest entry."""
+    """Write and validate the C files in an export directory; returns the manifest entry.
+
+    Without a C compiler the files are written but not validated: the entry's
+    ``validation`` is ``{"passed": None, "validated": False, "reason": ...}``.
+    """
+    from edgekit.exporters.c.validate import validate_c_source
+
     if variant == "int8":
         entry = next(e for e in entries if e["variant"] == "int8")
         tflite = out_dir / entry["file"]
-        c = to_c_source(None, out_dir, variant="int8", prefix=prefix, tflite=tflite, labels=labels)
-        validation = validate_c_source(c, x, tflite=tflite)
+        raw_q = entry["inputs"][0].get("quantization") if entry.get("inputs") else None
+        c = to_c_source(
+            None, out_dir, variant="int8", prefix=prefix, tflite=tflite, labels=labels,
+            raw_input_q=None if _same_as_file(raw_q, tflite) else raw_q,
+        )  # fmt: skip
+        validation = validate_c_source(c, x, tflite=tflite, raw_input_q=raw_q)
         origin = entry["file"]
     else:
         origin = "model.keras"
@@ -495,12 +223,14 @@ def export_c_source(
 
 
 def c_source_summary(info: dict[str, Any]) -> str:
-    """One line for the export table: the files and how they compared."""
+    """The export table's lines on the C source: the files and how they compared."""
     v = info.get("validation", {})
     files = ", ".join(info["files"])
     head = f"C source ({info['variant']}, from {info['from']}): {files}"
-    if not v.get("compiled"):
-        return f"{head}; not compiled: {v.get('reason', 'no C compiler')}"
+    if not v.get("validated", v.get("compiled", False)):  # older manifests: only "compiled"
+        return f"{head}\nC source NOT validated: {v.get('reason', 'no C compiler')}"
+    if "error" in v:  # it did not compile or run
+        return f"{head}; FAILED: {v['error']}"
     verdict = "passed" if v.get("passed") else "FAILED"
     if info["variant"] == "int8":
         return (

@@ -6,16 +6,21 @@ int8: every output of ``<prefix>_predict_int8`` equals ai_edge_litert's builtin 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.c_source import tflite_int8_outputs, to_c_source, validate_c_source
-from edgekit.exporters.c_templates.int8 import quantize_multiplier
+from edgekit.exporters.c.litert import tflite_int8_outputs
+from edgekit.exporters.c.tflite_math import quantize_multiplier
+from edgekit.exporters.c.validate import validate_c_source
+from edgekit.exporters.c_source import to_c_source
 from tests.conftest import cli
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
@@ -93,10 +98,11 @@ def c_exports(digits_run, binary_run, regression_run, runs_dir):
 
 
 def quantize(x, q):
+    """q = clip(round(x / scale + zero_point)), one scale or one per feature."""
     x = np.asarray(x, np.float32).reshape(len(x), -1)
-    return np.clip(np.round(x / np.float32(q["scale"])) + q["zero_point"], -128, 127).astype(
-        np.int8
-    )
+    scale = np.asarray(q["scale"], np.float32)
+    zero_point = np.asarray(q["zero_point"], np.float32)
+    return np.clip(np.round(x / scale + zero_point), -128, 127).astype(np.int8)
 
 
 @pytest.mark.parametrize("name", ["digits", "binary", "reg"])
@@ -105,7 +111,10 @@ def test_int8_c_equals_the_tflite_builtin_kernels(c_exports, name, tmp_path):
     info = result.manifest["c_source"]
     x = np.load(result.path / "test.npz")["x"]
     exe = build(result.path, f"{name}8", tmp_path, libm=False)  # int8 code needs no libm
-    q = quantize(x, info["input_quantization"])
+    # raw features -> int8 as a device does: the manifest's per-feature parameters (the model's
+    # normalization folded in), which predict() applies too
+    assert info["feature_quantization"] == result.artifacts[-1]["inputs"][0]["quantization"]
+    q = quantize(x, info["feature_quantization"])
     got = run(exe, q, tmp_path, int8=True)
     want = tflite_int8_outputs(result.path / "model.int8.tflite", q, kernels="builtin")
     assert got.shape == want.shape == (len(x), info["output_size"])
@@ -260,3 +269,82 @@ def test_unsupported_model_parts_are_named(tmp_path, digits_export):
         f"{digits_export.path / 'model.int16x8.tflite'}: the model's input is float32; "
         "--c-source int8 needs int8 input and output (export with --io-type int8, the default)"
     )
+
+
+KERNELS = Path(str(files("edgekit.exporters.c") / "kernels"))  # where the package reads them
+STUB_HEADER = """#include <stdint.h>
+#define EK_INPUT_SIZE 3
+#define EK_OUTPUT_SIZE 2
+{int8}
+int ek_predict(const float *input, float *output);
+int ek_predict_int8(const int8_t *input, int8_t *output);
+"""
+
+
+@pytest.mark.parametrize("name", ["ek_int8.c", "ek_float.c"])
+def test_shipped_kernels_compile_on_their_own(name, tmp_path):
+    """The C kernels are real C99: strict gcc compiles each file as shipped."""
+    done = subprocess.run(
+        [*GCC, "-c", str(KERNELS / name), "-o", str(tmp_path / "k.o")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("int8", [True, False])
+def test_shipped_harness_compiles_on_its_own(int8, tmp_path):
+    """harness.c as shipped, against a stand-in ek_model.h (the int8 one defines the zero point)."""
+    zero_point = "#define EK_INPUT_ZERO_POINT (0)" if int8 else ""
+    (tmp_path / "ek_model.h").write_text(STUB_HEADER.format(int8=zero_point), encoding="utf-8")
+    done = subprocess.run(
+        [*GCC, f"-I{tmp_path}", "-c", str(KERNELS / "harness.c"), "-o", str(tmp_path / "h.o")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_kernel_sections_and_fill():
+    from edgekit.exporters.c.templates import fill, sections, select
+
+    int8 = sections("ek_int8.c")
+    names = list(int8)
+    for section in int8.values():  # a section only calls sections above it
+        assert all(names.index(dep) < names.index(section.name) for dep in section.uses)
+    assert [s.name for s in select("ek_int8.c", {"mul"})] == [
+        "srdhm",
+        "rdbpot",
+        "mbqm",
+        "clamp",
+        "mul",
+    ]
+    assert "ek:" not in "".join(s.text for s in int8.values())
+    text = "ek_f(EK_SIZE, EK_N); /* @NOTE@ */"
+    filled = fill(text, "my", slots={"NOTE": "ek_x @A@"}, macros={"EK_N": "7"})
+    assert filled == "my_f(MY_SIZE, 7); /* ek_x @A@ */"  # inserted text is not rescanned
+    with pytest.raises(KeyError):
+        fill(text, "my")  # @NOTE@ has no value
+    with pytest.raises(KeyError):
+        fill(text, "my", slots={"NOTE": "", "OTHER": ""})  # no @OTHER@ in the text
+
+
+def test_no_compiler_says_the_c_is_not_validated(digits_run, tmp_path, monkeypatch):
+    """Without a C compiler the export still succeeds, and says plainly that the C is unchecked."""
+    import edgekit.toolchain
+
+    monkeypatch.setattr(edgekit.toolchain, "find_compiler", lambda: None)
+    out_dir = tmp_path / "c"
+    code, out, err = cli(
+        "export", str(digits_run.path), "--c-source", "int8", "--out", str(out_dir)
+    )
+    assert (code, err) == (0, "")
+    reason = "no C compiler found (set CC, or install gcc or clang)"
+    assert f"\nC source NOT validated: {reason}\n" in out
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    assert manifest["c_source"]["validation"] == {
+        "passed": None,
+        "validated": False,
+        "reason": reason,
+    }
+    assert (out_dir / "edgekit_model.c").is_file()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchhelpers import FAST, cli
+
+from tests.bench.benchhelpers import FAST, cli
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
@@ -43,7 +44,7 @@ def _bench(*args: str) -> tuple[int, dict, str]:
 
 def _builtin_figures(export: Path) -> tuple[float, float]:
     """Accuracy and max |diff| of the int8 .tflite run with the builtin kernels."""
-    from edgekit.exporters.c_source import tflite_int8_outputs
+    from edgekit.exporters.c.litert import tflite_int8_outputs
 
     test = np.load(export / "test.npz")
     entry = next(
@@ -52,7 +53,8 @@ def _builtin_figures(export: Path) -> tuple[float, float]:
     )  # fmt: skip
     qi, qo = entry["inputs"][0]["quantization"], entry["outputs"][0]["quantization"]
     x = test["x"].reshape(len(test["x"]), -1).astype(np.float32)
-    q = np.clip(np.round(x / np.float32(qi["scale"])) + qi["zero_point"], -128, 127)
+    scale = np.asarray(qi["scale"], np.float32)  # q = round(x / s + z): the manifest's rule
+    q = np.clip(np.round(x / scale + np.asarray(qi["zero_point"], np.float32)), -128, 127)
     out = tflite_int8_outputs(export / "model.int8.tflite", q.astype(np.int8), kernels="builtin")
     y = ((out.astype(np.float32) - qo["zero_point"]) * np.float32(qo["scale"])).astype(np.float32)
     accuracy = float(np.mean(np.argmax(y, axis=1) == test["y"]))
@@ -113,7 +115,8 @@ def test_float32_c_matches_keras(c_float_export):
 
 
 def test_runner_api(c_export, tmp_path):
-    from edgekit.exporters.c_source import CSource, compile_harness, run_harness
+    from edgekit.exporters.c.artifact import CSource
+    from edgekit.exporters.c.harness import compile_harness, run_harness
     from edgekit.runtime import open_runner
 
     x = np.load(c_export / "test.npz")["x"]

@@ -1,0 +1,283 @@
+/* edgekit int8 kernels: TensorFlow Lite's builtin int8 arithmetic in C99, no libm.
+ *
+ * `export --c-source int8` pastes the sections a model needs (the text between an
+ * "ek:section NAME" line and the next "ek:end" line; "uses" names the sections it calls)
+ * into <prefix>_model.c, in this order, with ek_ and EK_ replaced by the prefix and
+ * EK_FC_MAX_INPUTS by the widest FULLY_CONNECTED input. Outside the sections: what makes
+ * this file compile on its own (gcc -std=c99 -Wall -Wextra -Werror -c), which a test does.
+ */
+#include <stdint.h>
+
+#ifndef EK_FC_MAX_INPUTS
+#define EK_FC_MAX_INPUTS 64
+#endif
+
+/* ek:section srdhm */
+/* gemmlowp SaturatingRoundingDoublingHighMul */
+static int32_t ek_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab, nudge;
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+/* ek:end */
+
+/* ek:section rdbpot */
+/* gemmlowp RoundingDivideByPOT: ties away from zero; arithmetic shift written portably */
+static int32_t ek_rdbpot(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    const int32_t shifted = x >= 0 ? (x >> exponent) : ~(~x >> exponent);
+    return shifted + (remainder > threshold ? 1 : 0);
+}
+/* ek:end */
+
+/* ek:section mbqm uses srdhm rdbpot */
+/* TFLite MultiplyByQuantizedMultiplier (gemmlowp rounding) */
+static int32_t ek_mbqm(int32_t x, int32_t multiplier, int shift)
+{
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    return ek_rdbpot(ek_srdhm((int32_t)((int64_t)x * ((int64_t)1 << left)), multiplier), right);
+}
+/* ek:end */
+
+/* ek:section requant uses srdhm */
+/* TFLite's optimized FULLY_CONNECTED requantization (ruy): doubling high multiply, then a
+ * rounding right shift with ties rounded upward */
+static int32_t ek_requant(int32_t x, int32_t multiplier, int shift)
+{
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    int64_t v = ek_srdhm((int32_t)((int64_t)x * ((int64_t)1 << left)), multiplier);
+    if (right > 0) {
+        v += (int64_t)1 << (right - 1);
+        v = v >= 0 ? (v >> right) : ~(~v >> right);
+    }
+    return (int32_t)v;
+}
+/* ek:end */
+
+/* ek:section clamp */
+static int8_t ek_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+/* ek:end */
+
+/* ek:section fc uses requant clamp */
+/* FULLY_CONNECTED, symmetric weights: bias already holds bias + x_offset * sum(row). The
+ * input is widened to int16 once (as CMSIS-NN does), then four rows share each load. */
+static int16_t ek_x16[EK_FC_MAX_INPUTS];
+
+static int32_t ek_fc_out(int32_t acc, int32_t mult, int shift, int32_t y_offset, int32_t lo,
+    int32_t hi)
+{
+    return ek_clamp(ek_requant(acc, mult, shift) + y_offset, lo, hi);
+}
+
+static void ek_fc(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias, int n_out,
+    int32_t y_offset, const int32_t *mult, const int8_t *shift, int32_t lo,
+    int32_t hi, int8_t *y)
+{
+    int16_t *const x16 = ek_x16;
+    int o = 0, i;
+    for (i = 0; i < n_in; ++i) {
+        x16[i] = x[i];
+    }
+    for (; o + 4 <= n_out; o += 4) {
+        const int8_t *r0 = w + (long)o * n_in;
+        const int8_t *r1 = r0 + n_in, *r2 = r1 + n_in, *r3 = r2 + n_in;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (i = 0; i < n_in; ++i) {
+            const int32_t xi = x16[i];
+            a0 += r0[i] * xi;
+            a1 += r1[i] * xi;
+            a2 += r2[i] * xi;
+            a3 += r3[i] * xi;
+        }
+        y[o] = ek_fc_out(a0 + bias[o], mult[o], shift[o], y_offset, lo, hi);
+        y[o + 1] = ek_fc_out(a1 + bias[o + 1], mult[o + 1], shift[o + 1], y_offset, lo, hi);
+        y[o + 2] = ek_fc_out(a2 + bias[o + 2], mult[o + 2], shift[o + 2], y_offset, lo, hi);
+        y[o + 3] = ek_fc_out(a3 + bias[o + 3], mult[o + 3], shift[o + 3], y_offset, lo, hi);
+    }
+    for (; o < n_out; ++o) {
+        const int8_t *row = w + (long)o * n_in;
+        int32_t acc = 0;
+        for (i = 0; i < n_in; ++i) {
+            acc += row[i] * (int32_t)x16[i];
+        }
+        y[o] = ek_fc_out(acc + bias[o], mult[o], shift[o], y_offset, lo, hi);
+    }
+}
+/* ek:end */
+
+/* ek:section fc_offset uses requant clamp */
+/* FULLY_CONNECTED with a weight zero point (per-tensor asymmetric weights) */
+static void ek_fc_offset(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias,
+    int n_out, int32_t x_offset, int32_t w_offset, int32_t y_offset,
+    const int32_t *mult, const int8_t *shift, int32_t lo, int32_t hi,
+    int8_t *y)
+{
+    int o, i;
+    for (o = 0; o < n_out; ++o) {
+        const int8_t *row = w + (long)o * n_in;
+        int32_t acc = 0;
+        for (i = 0; i < n_in; ++i) {
+            acc += ((int32_t)row[i] + w_offset) * ((int32_t)x[i] + x_offset);
+        }
+        acc = ek_requant(acc + bias[o], mult[o], shift[o]) + y_offset;
+        y[o] = ek_clamp(acc, lo, hi);
+    }
+}
+/* ek:end */
+
+/* ek:section addsub uses srdhm rdbpot clamp */
+/* ADD / SUB, TFLite's general 8-bit path (left shift 20); a_step/b_step 0 broadcast a scalar */
+static void ek_addsub(const int8_t *a, int a_step, const int8_t *b, int b_step, int n,
+    const int32_t *q, int subtract, int8_t *y)
+{
+    /* q: a_offset a_mult a_right b_offset b_mult b_right out_mult out_right out_offset lo hi */
+    int i;
+    for (i = 0; i < n; ++i) {
+        const int32_t va = ((int32_t)a[i * a_step] + q[0]) * (1 << 20);
+        const int32_t vb = ((int32_t)b[i * b_step] + q[3]) * (1 << 20);
+        const int32_t sa = ek_rdbpot(ek_srdhm(va, q[1]), (int)q[2]);
+        const int32_t sb = ek_rdbpot(ek_srdhm(vb, q[4]), (int)q[5]);
+        const int32_t raw = subtract ? sa - sb : sa + sb;
+        const int32_t out = ek_rdbpot(ek_srdhm(raw, q[6]), (int)q[7]) + q[8];
+        y[i] = ek_clamp(out, q[9], q[10]);
+    }
+}
+/* ek:end */
+
+/* ek:section mul uses mbqm clamp */
+/* MUL, TFLite's 8-bit path; a_step/b_step 0 broadcast a scalar */
+static void ek_mul(const int8_t *a, int a_step, const int8_t *b, int b_step, int n,
+    const int32_t *q, int8_t *y)
+{
+    /* q: a_offset b_offset out_mult out_shift out_offset lo hi */
+    int i;
+    for (i = 0; i < n; ++i) {
+        const int32_t prod = ((int32_t)a[i * a_step] + q[0]) * ((int32_t)b[i * b_step] + q[1]);
+        y[i] = ek_clamp(ek_mbqm(prod, q[2], (int)q[3]) + q[4], q[5], q[6]);
+    }
+}
+/* ek:end */
+
+/* ek:section lut */
+/* an elementwise int8 -> int8 function as a 256-entry table, indexed by x + 128 */
+static void ek_lut(const int8_t *x, int n, const int8_t *table, int8_t *y)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        y[i] = table[(int)x[i] + 128];
+    }
+}
+/* ek:end */
+
+/* ek:section round */
+/* round half away from zero (std::round) without libm */
+static int32_t ek_round(float v)
+{
+    int32_t i = (int32_t)v;
+    const float r = v - (float)i;
+    if (r >= 0.5f) {
+        ++i;
+    } else if (r <= -0.5f) {
+        --i;
+    }
+    return i;
+}
+/* ek:end */
+
+/* ek:section softmax uses round clamp */
+/* SOFTMAX, TFLite's int8 kernel: exp table, float sum, round */
+static void ek_softmax(const int8_t *x, int n, const float *table, float out_scale,
+    int32_t out_offset, int8_t *y)
+{
+    int i;
+    int32_t max = -128;
+    const float *t;
+    float sum = 0.0f, inv;
+    for (i = 0; i < n; ++i) {
+        if (x[i] > max) {
+            max = x[i];
+        }
+    }
+    t = table + (255 - max);
+    for (i = 0; i < n; ++i) {
+        sum += t[x[i]];
+    }
+    inv = 1.0f / (sum * out_scale);
+    for (i = 0; i < n; ++i) {
+        y[i] = ek_clamp(ek_round(t[x[i]] * inv) + out_offset, -128, 127);
+    }
+}
+/* ek:end */
+
+/* ek:section quantize uses clamp */
+/* round(x / scale) + zero_point with ties to even, clamped to int8 (as edgekit's runners) */
+static int8_t ek_quantize(float x, float scale, int32_t zero_point)
+{
+    float v = x / scale;
+    int32_t i;
+    float r;
+    if (v != v) {
+        v = 0.0f;
+    }
+    v = v > 1e9f ? 1e9f : (v < -1e9f ? -1e9f : v);
+    i = (int32_t)v;
+    r = v - (float)i;
+    if (r > 0.5f || (r == 0.5f && (i & 1))) {
+        ++i;
+    } else if (r < -0.5f || (r == -0.5f && (i & 1))) {
+        --i;
+    }
+    return ek_clamp(i + zero_point, -128, 127);
+}
+/* ek:end */
+
+/* ek:section quantize_feature uses clamp */
+/* round(x / scale + zero_point) with ties to even, clamped to int8: the raw features' input
+   quantization (per feature, zero points need not be integers) as edgekit's runners apply it */
+static int8_t ek_quantize_feature(float x, float scale, float zero_point)
+{
+    float v = x / scale + zero_point;
+    int32_t i;
+    float r;
+    if (v != v) {
+        v = 0.0f;
+    }
+    v = v > 1e9f ? 1e9f : (v < -1e9f ? -1e9f : v);
+    i = (int32_t)v;
+    r = v - (float)i;
+    if (r > 0.5f || (r == 0.5f && (i & 1))) {
+        ++i;
+    } else if (r < -0.5f || (r == -0.5f && (i & 1))) {
+        --i;
+    }
+    return ek_clamp(i, -128, 127);
+}
+/* ek:end */
+
+/* Uses every kernel, so that this file compiles on its own without unused-function warnings. */
+void ek_int8_kernels(void);
+void ek_int8_kernels(void)
+{
+    (void)ek_mbqm;
+    (void)ek_fc;
+    (void)ek_fc_offset;
+    (void)ek_addsub;
+    (void)ek_mul;
+    (void)ek_lut;
+    (void)ek_softmax;
+    (void)ek_quantize;
+    (void)ek_quantize_feature;
+}
