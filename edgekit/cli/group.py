@@ -6,6 +6,7 @@ import click
 
 from edgekit._version import __version__
 from edgekit.cli.bench import bench, compare, report
+from edgekit.cli.diagnose import diagnose
 from edgekit.cli.info import env, estimate, inspect
 from edgekit.cli.model import demo, export, train
 
@@ -23,5 +24,5 @@ def cli() -> None:
     """
 
 
-for _command in (train, export, bench, inspect, estimate, compare, report, demo, env):
+for _command in (train, export, bench, inspect, estimate, diagnose, compare, report, demo, env):
     cli.add_command(_command)

@@ -89,7 +89,11 @@ def _run_summary(run: Run) -> str:
 @click.option(
     "--tflite", is_flag=True, help="Export TensorFlow Lite (the default when nothing is chosen)."
 )
-@click.option("--quantize", help="TFLite variants: float32,float16,dynamic,int8,int16x8 or all.")
+@click.option(
+    "--quantize",
+    help="TFLite variants: float32,float16,dynamic,int8,int16x8 or all; auto (not in all) "
+    "searches for the smallest artifact within --max-accuracy-drop.",
+)
 @click.option(
     "--io-type",
     type=click.Choice(["float", "int8", "uint8"]),
@@ -122,6 +126,12 @@ def _run_summary(run: Run) -> str:
     help="Max accuracy drop (percentage points) allowed for quantized artifacts.",
 )
 @click.option(
+    "--integer-only",
+    is_flag=True,
+    help="With --quantize auto: only artifacts whose every op is integer (int8/int16 inputs "
+    "and outputs), as microcontrollers and NPUs need.",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), help="Export directory (default RUN_DIR/export)."
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing export directory.")
@@ -135,6 +145,7 @@ def export(
       edgekit export --quantize all
       edgekit export runs/latest --tflite --quantize float32,int8 --onnx --onnx-quantize dynamic
       edgekit export model.keras --quantize int8 --c-array --out build/
+      edgekit export --quantize auto --integer-only --max-accuracy-drop 1
     """
     from edgekit.exporters import export as export_api
 

@@ -15,25 +15,13 @@ import numpy as np
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError
 from edgekit.exporters.onnx import check_opset
-from edgekit.exporters.variants import BuildInputs, select_variants
+from edgekit.exporters.source import check_layers, infer_task, model_digest, resolve_source
+from edgekit.exporters.variants import AUTO, BuildInputs, folded_input, select_variants
 from edgekit.fileio import atomic_directory, sha256_file
 from edgekit.formats.manifest import MANIFEST_NAME, MANIFEST_SCHEMA, write_manifest
-from edgekit.formats.npz import load_npz
 from edgekit.formats.run_dir import Run
 
 # Layers the exporters (TFLite, ONNX and edgekit's C generator) are built and tested for.
-SUPPORTED_LAYERS = (
-    "InputLayer",
-    "Flatten",
-    "Normalization",
-    "Dense",
-    "Dropout",
-    "Activation",
-    "ReLU",
-    "Softmax",
-    "Rescaling",
-    "Reshape",
-)
 REFERENCE_SAMPLES_WITHOUT_DATA = 256
 
 
@@ -68,125 +56,17 @@ class ExportResult:
         from edgekit.exporters.table import export_table
 
         text = export_table(self.manifest)
+        auto = next((a for a in self.artifacts if a["variant"] == AUTO), None)
+        if auto is not None:
+            from edgekit.exporters.auto import auto_table
+
+            base = next((a["bytes"] for a in self.artifacts if a["variant"] == "float32"), None)
+            text += "\n\n" + auto_table(auto, float32_bytes=base)
         if "c_source" in self.manifest:
             from edgekit.exporters.c_source import c_source_summary
 
             text += "\n" + c_source_summary(self.manifest["c_source"])
         return text
-
-
-@dataclass
-class _Source:
-    model_path: Path
-    task: str | None
-    labels: list[str] | None
-    test: dict[str, np.ndarray] | None
-    calibration: np.ndarray | None
-    default_out: Path
-
-
-def _resolve(source: str | Path | Run | None) -> _Source:
-    from edgekit.formats.run_dir import open_run
-
-    if isinstance(source, Run):
-        source = source.path
-    if source is None or Path(source).is_dir():
-        run = open_run(source)
-        return _Source(
-            model_path=run.model_path,
-            task=run.task,
-            labels=run.labels,
-            test=_test_data(run.test_data_path) if run.test_data_path.exists() else None,
-            calibration=(
-                _features(run.calibration_path, "calibration")
-                if run.calibration_path.exists()
-                else None
-            ),
-            default_out=run.directory / "export",
-        )
-    path = Path(source)
-    if not path.exists():
-        raise EdgekitError(f"{path}: no such file or directory")
-    if path.suffix != ".keras":
-        raise EdgekitError(f"{path}: export takes a run directory or a .keras model file")
-    if (path.parent / "run.json").is_file() and path.name == "model.keras":
-        return _resolve(path.parent)
-    data = path.parent / "data"
-    test = _test_data(data / "test.npz") if (data / "test.npz").is_file() else None
-    calib = (
-        _features(data / "calibration.npz", "calibration")
-        if (data / "calibration.npz").is_file()
-        else None
-    )
-    return _Source(
-        model_path=path,
-        task=None,
-        labels=None,
-        test=test,
-        calibration=calib,
-        default_out=path.parent / f"{path.stem}_export",
-    )
-
-
-def _features(path: Path, what: str, arrays: dict | None = None) -> np.ndarray:
-    """``x`` of a test or calibration ``.npz``: finite numbers, one row per sample.
-
-    NaN or inf here would make validation meaningless, and calibrating on them crashes the
-    TFLite converter (a segfault, not an exception).
-    """
-    arrays = load_npz(path) if arrays is None else arrays
-    if "x" not in arrays:
-        raise EdgekitError(
-            f"{path}: no array 'x' (the {what} inputs); it has {', '.join(sorted(arrays)) or 'none'}"
-        )
-    x = np.asarray(arrays["x"])
-    if x.dtype.kind not in "iufb" or x.ndim < 2 or len(x) == 0:
-        raise EdgekitError(
-            f"{path}: 'x' must be a non-empty numeric array of shape [samples, features...], "
-            f"got {x.dtype.name} {list(x.shape)}"
-        )
-    with np.errstate(over="ignore"):  # what the models take (a float64 of 1e300 is inf)
-        x = x.astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        raise EdgekitError(f"{path}: 'x' contains NaN, inf or values too large for float32")
-    return x
-
-
-def _test_data(path: Path) -> dict[str, np.ndarray]:
-    """``data/test.npz``: ``x`` as :func:`_features` checks it, and ``y`` (one number each)."""
-    arrays = load_npz(path)
-    out = {"x": _features(path, "test", arrays)}
-    y = arrays.get("y")
-    if y is not None:
-        n = len(out["x"])
-        if y.dtype.kind not in "iufb" or y.shape != (n,):
-            raise EdgekitError(
-                f"{path}: 'y' must hold one number per sample of 'x' ({n}), "
-                f"got {y.dtype.name} {list(y.shape)}"
-            )
-        if not np.all(np.isfinite(y)):
-            raise EdgekitError(f"{path}: 'y' contains NaN or inf")
-        out["y"] = y
-    return out
-
-
-def _check_layers(model, path: Path) -> None:
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind not in SUPPORTED_LAYERS:
-            raise EdgekitError(
-                f"{path}: layer {layer.name!r} ({kind}) is not supported by edgekit's exporters; "
-                f"supported layers: {', '.join(SUPPORTED_LAYERS)}"
-            )
-
-
-def _infer_task(model) -> str:
-    last = model.layers[-1]
-    activation = getattr(getattr(last, "activation", None), "__name__", "")
-    units = int(model.outputs[0].shape[-1])
-    if units == 1:
-        return "binary" if activation == "sigmoid" else "regression"
-    return "multiclass"
 
 
 def export(
@@ -204,15 +84,22 @@ def export(
     calibration_samples: int = 200,
     atol: float = 1e-4,
     max_accuracy_drop: float = 1.0,
+    integer_only: bool = False,
     out: str | Path | None = None,
     force: bool = False,
 ) -> ExportResult:
     """Export a run (a :class:`Run`, its directory, default ``runs/latest``) or a ``.keras``
-    file into validated artifacts and a manifest (``edgekit export``; see its ``--help``)."""
+    file into validated artifacts and a manifest (``edgekit export``; see its ``--help``).
+
+    ``quantize=["auto"]`` adds the ``auto`` variant, the smallest artifact that meets
+    ``max_accuracy_drop`` (:mod:`edgekit.exporters.auto`); ``integer_only`` restricts it to
+    artifacts whose every op is integer."""
     variants = select_variants(
         tflite=tflite, quantize=quantize, onnx=onnx, onnx_quantize=onnx_quantize
     )
     names = [v.name for v in variants]
+    if integer_only and AUTO not in names:
+        raise EdgekitError("--integer-only applies to the auto variant; add --quantize auto")
     if io_type is not None and "int8" not in names:
         raise EdgekitError("--io-type applies to the int8 variant; add --quantize int8")
     if c_array and not any(v.format == "tflite" for v in variants):
@@ -229,7 +116,7 @@ def export(
     if not max_accuracy_drop >= 0:
         raise EdgekitError(f"--max-accuracy-drop must be non-negative, got {max_accuracy_drop}")
 
-    src = _resolve(source)
+    src = resolve_source(source)
     out_dir = Path(out) if out else src.default_out
     if out_dir.exists() and not force:
         raise EdgekitError(f"{out_dir} already exists; pass --force to overwrite it")
@@ -240,11 +127,11 @@ def export(
             "no data/calibration.npz beside it; export a run directory made by `edgekit train`"
         )
 
-    from edgekit.formats.keras_file import load_keras_model
+    from edgekit.formats.keras_file import load_model_file
 
-    model = load_keras_model(src.model_path)
-    _check_layers(model, src.model_path)
-    task = src.task or _infer_task(model)
+    model = load_model_file(src.model_path)
+    check_layers(model, src.model_path)
+    task = src.task or infer_task(model)
     ref = _reference(model, task, src.test)
     calibration = None
     if src.calibration is not None:
@@ -256,14 +143,25 @@ def export(
                 f"the model takes {want}"
             )
 
+    core, affine = (None, None)
+    if needs_calibration:
+        from edgekit.exporters.preprocess import split_normalization
+
+        core, affine = split_normalization(model)
+        if affine is None:
+            core = None
     with atomic_directory(out_dir, force=force) as tmp, tempfile.TemporaryDirectory() as scratch:
-        saved_model = None
+        saved_model = core_saved_model = None
         if any(v.format == "tflite" for v in variants):
             from edgekit._lazy import silenced
             from edgekit.exporters.tflite import saved_model_for
 
             with silenced():
                 saved_model = saved_model_for(model, Path(scratch) / "saved_model")
+                if core is not None and any(
+                    v.calibrated and v.format == "tflite" for v in variants
+                ):
+                    core_saved_model = saved_model_for(core, Path(scratch) / "core_saved_model")
         inputs = BuildInputs(
             model=model,
             out_dir=tmp,
@@ -271,9 +169,25 @@ def export(
             calibration=calibration,
             io_type=io_type or "int8",
             opset=opset,
+            core=core,
+            core_saved_model=core_saved_model,
+            affine=affine,
         )
         with _gc_frozen():
-            entries = [_build_one(v, inputs, ref, atol, max_accuracy_drop) for v in variants]
+            entries = [
+                _build_one(v, inputs, ref, atol, max_accuracy_drop)
+                for v in variants
+                if v.build is not None
+            ]
+            if AUTO in names:
+                from edgekit.exporters.auto import build_auto
+
+                entries.append(
+                    build_auto(
+                        inputs, ref, scratch=Path(scratch) / AUTO, calibration_set=src.calibration,
+                        atol=atol, max_accuracy_drop=max_accuracy_drop, integer_only=integer_only,
+                    )
+                )  # fmt: skip
         extra: list[Path] = []
         if c_array:
             extra += _write_c_arrays(tmp, entries)
@@ -294,7 +208,7 @@ def export(
             "schema": MANIFEST_SCHEMA,
             "task": task,
             "labels": src.labels,
-            "source": {"file": src.model_path.name, "sha256": sha256_file(src.model_path)},
+            "source": {"file": src.model_path.name, "sha256": model_digest(src.model_path)},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "edgekit": __version__,
             "validation": {
@@ -352,8 +266,14 @@ def _build_one(variant, inputs: BuildInputs, ref, atol: float, max_drop: float) 
     path = inputs.out_dir / variant.file
     with silenced():
         variant.build(inputs, path)
+        folded = folded_input(path, inputs) if variant.calibrated else None
         validation, ins, outs = validate(
-            path, ref, exact=variant.exact, atol=atol, max_accuracy_drop=max_drop
+            path,
+            ref,
+            exact=variant.exact,
+            atol=atol,
+            max_accuracy_drop=max_drop,
+            input_quantization=folded,
         )
     return {
         "file": variant.file,

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
+from edgekit.exporters.preprocess import InputAffine
 from edgekit.fileio import atomic_write_bytes
 
 ONNX_QUANT_MODES = ("dynamic", "static")
@@ -50,7 +51,7 @@ def to_onnx(model, path: str | Path, *, opset: int = 17) -> Path:
     except Exception as err:
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise EdgekitError(f"ONNX conversion failed: {first}") from err
-    _tidy(proto, in_name=in_name, out_name=out_name)
+    _tidy(proto, out_name=out_name)
     return atomic_write_bytes(path, proto.SerializeToString())
 
 
@@ -58,8 +59,10 @@ def _clean(name: str) -> str:
     return name.split(":")[0].replace("/", "_")
 
 
-def _tidy(proto, *, in_name: str, out_name: str) -> None:
-    """One input named ``in_name``, one output named ``out_name``, batch dim named ``batch``."""
+def _tidy(proto, *, out_name: str) -> None:
+    """One graph input, one output named ``out_name``, batch dim named ``batch``.
+
+    The input keeps the name of the ``TensorSpec`` it was traced with."""
     graph = proto.graph
     initializers = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
@@ -102,9 +105,19 @@ class _Reader:
 
 
 def quantize_onnx(
-    src: str | Path, path: str | Path, *, mode: str, calibration: np.ndarray | None = None
+    src: str | Path,
+    path: str | Path,
+    *,
+    mode: str,
+    calibration: np.ndarray | None = None,
+    affine: InputAffine | None = None,
 ) -> Path:
-    """ONNX Runtime quantization: ``dynamic`` (int8 weights) or ``static`` (QDQ, per-channel)."""
+    """ONNX Runtime quantization: ``dynamic`` (int8 weights) or ``static`` (QDQ, per-channel).
+
+    ``affine``: ``src`` is a core model (its input normalization taken out, see
+    :mod:`edgekit.exporters.preprocess`); static quantization calibrates on normalized inputs
+    and the normalization is prepended in float, so the artifact takes raw features.
+    """
     if mode not in ONNX_QUANT_MODES:
         raise EdgekitError(
             f"unknown ONNX quantization {mode!r}; choose from {', '.join(ONNX_QUANT_MODES)}"
@@ -121,7 +134,10 @@ def quantize_onnx(
                     raise EdgekitError("the onnx-static variant needs calibration data")
                 onnx = require("onnx")
                 name = onnx.load(str(src)).graph.input[0].name
-                reader = _Reader(name, np.asarray(calibration, np.float32))
+                samples = np.asarray(calibration, np.float32)
+                if affine is not None:
+                    samples = affine.apply(samples)
+                reader = _Reader(name, samples)
                 quant.quantize_static(
                     str(src),
                     str(out),
@@ -136,4 +152,46 @@ def quantize_onnx(
         except Exception as err:
             first = (str(err).splitlines() or [type(err).__name__])[0]
             raise EdgekitError(f"ONNX {mode} quantization failed: {first}") from err
+        if affine is not None:
+            return atomic_write_bytes(path, prepend_float_input(out.read_bytes(), affine))
         return atomic_write_bytes(path, out.read_bytes())
+
+
+def prepend_float_input(model_bytes: bytes, affine: InputAffine) -> bytes:
+    """The graph with ``x * scale + offset`` (float ``Mul``, ``Add``) ahead of everything that
+    reads its input: the artifact takes raw features, quantized after normalization."""
+    onnx = require("onnx")
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load_from_string(model_bytes)
+    graph = proto.graph
+    name = graph.input[0].name
+    normalized = f"{name}.edgekit.normalized"
+    for node in graph.node:
+        for i, value in enumerate(node.input):
+            if value == name:
+                node.input[i] = normalized
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.asarray(affine.scale, np.float32), f"{name}.edgekit.scale"),
+            numpy_helper.from_array(
+                np.asarray(affine.offset, np.float32), f"{name}.edgekit.offset"
+            ),
+        ]
+    )
+    ahead = [
+        helper.make_node(
+            "Mul", [name, f"{name}.edgekit.scale"], [f"{name}.edgekit.scaled"], name="input_scale"
+        ),
+        helper.make_node(
+            "Add",
+            [f"{name}.edgekit.scaled", f"{name}.edgekit.offset"],
+            [normalized],
+            name="input_offset",
+        ),
+    ]
+    nodes = ahead + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()

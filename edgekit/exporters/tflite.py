@@ -12,6 +12,7 @@ import numpy as np
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
+from edgekit.exporters.preprocess import InputAffine
 from edgekit.fileio import atomic_write_bytes
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8", "int16x8")
@@ -44,6 +45,7 @@ def to_tflite(
     variant: str = "float32",
     calibration: np.ndarray | None = None,
     io_type: str = "int8",
+    affine: InputAffine | None = None,
 ) -> Path:
     """Convert a Keras model (or a SavedModel directory from :func:`saved_model_for`) to
     a ``.tflite`` file.
@@ -51,6 +53,11 @@ def to_tflite(
     ``calibration`` (raw training inputs) is required for ``int8`` and ``int16x8``;
     ``io_type`` sets the input/output type of the ``int8`` variant (``int8``, ``uint8`` or
     ``float``). Example: ``to_tflite(model, "m.int8.tflite", variant="int8", calibration=x)``.
+
+    ``affine`` is the normalization taken out of ``model`` (a core model, see
+    :mod:`edgekit.exporters.preprocess`): calibration inputs are normalized with it, and a
+    float input gets it prepended in float (:mod:`edgekit.exporters.tflite_input`); an
+    integer input keeps the core's quantization, which the manifest folds per feature.
     """
     tf = require("tensorflow")
     if variant not in TFLITE_VARIANTS:
@@ -70,21 +77,28 @@ def to_tflite(
         if calibration is None or len(calibration) == 0:
             raise EdgekitError(f"the {variant} variant needs calibration data")
         samples = np.asarray(calibration, dtype=np.float32)
+        if affine is not None:
+            samples = affine.apply(samples)
 
         def representative():
             for i in range(len(samples)):
                 yield [samples[i : i + 1]]
 
         converter.representative_dataset = representative
+    prepend = affine is not None and variant in CALIBRATED
     if variant == "int8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         io = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[io_type]
-        converter.inference_input_type = io
+        prepend = prepend and io_type == "float"
+        converter.inference_input_type = tf.int8 if prepend else io
         converter.inference_output_type = io
     elif variant == "int16x8":
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
+        if prepend:
+            converter.inference_input_type = tf.int16
+            converter.inference_output_type = tf.float32
     try:
         flatbuffer = converter.convert()
     except Exception as err:  # ConverterError and friends carry the MLIR diagnostics
@@ -93,6 +107,10 @@ def to_tflite(
         raise EdgekitError(
             f"TFLite conversion ({variant}) failed: {reason}; edgekit exports builtin ops only"
         ) from err
+    if prepend and affine is not None:
+        from edgekit.exporters.tflite_input import prepend_float_input
+
+        flatbuffer = prepend_float_input(flatbuffer, affine)
     return atomic_write_bytes(path, flatbuffer)
 
 

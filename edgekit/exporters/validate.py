@@ -33,10 +33,20 @@ class Reference:
 
 
 def validate(
-    path: Path, ref: Reference, *, exact: bool, atol: float, max_accuracy_drop: float
+    path: Path,
+    ref: Reference,
+    *,
+    exact: bool,
+    atol: float,
+    max_accuracy_drop: float,
+    input_quantization: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[dict], list[dict]]:
-    """Run ``path`` on the reference inputs; returns (validation, inputs, outputs)."""
-    with open_runner(path) as runner:
+    """Run ``path`` on the reference inputs; returns (validation, inputs, outputs).
+
+    ``input_quantization`` is what the manifest will record for the input when it is not the
+    file's own (per-feature parameters), so the artifact is validated as a device runs it.
+    """
+    with open_runner(path, input_quantization=input_quantization) as runner:
         outputs = runner.infer_batched(ref.x, batch=1024)
         inputs = [t.to_json() for t in runner.inputs]
         outs = [t.to_json() for t in runner.outputs]

@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.exporters.preprocess import InputAffine
 from edgekit.exporters.tflite import TFLITE_VARIANTS
+
+AUTO = "auto"  # the smallest artifact that meets --max-accuracy-drop (auto.py)
 
 
 @dataclass(frozen=True)
@@ -22,9 +25,14 @@ class BuildInputs:
     model: object
     out_dir: Path
     saved_model: Path | None  # the model as a SavedModel, shared by the TFLite variants
-    calibration: np.ndarray | None
+    calibration: np.ndarray | None  # raw inputs
     io_type: str
     opset: int
+    # The model without its leading input normalization, and that normalization, for the
+    # calibrated (integer) variants; None when the model has none (see preprocess.py).
+    core: object | None = None
+    core_saved_model: Path | None = None
+    affine: InputAffine | None = None
 
 
 @dataclass(frozen=True)
@@ -34,19 +42,23 @@ class Variant:
     file: str
     exact: bool  # judged by --atol (float32) rather than --max-accuracy-drop
     calibrated: bool
-    build: Callable[[BuildInputs, Path], Path]
+    # One conversion; None for ``auto``, which is a search over conversions (auto.py).
+    build: Callable[[BuildInputs, Path], Path] | None
 
 
 def _tflite(variant: str) -> Callable[[BuildInputs, Path], Path]:
     def build(inp: BuildInputs, path: Path) -> Path:
-        from edgekit.exporters.tflite import to_tflite
+        from edgekit.exporters.tflite import CALIBRATED, to_tflite
 
+        core = variant in CALIBRATED and inp.affine is not None
+        model = (inp.core_saved_model or inp.core) if core else (inp.saved_model or inp.model)
         return to_tflite(
-            inp.saved_model or inp.model,
+            model,
             path,
             variant=variant,
             calibration=inp.calibration,
             io_type=inp.io_type,
+            affine=inp.affine if core else None,
         )
 
     return build
@@ -60,9 +72,17 @@ def _onnx_float(inp: BuildInputs, path: Path) -> Path:
 
 def _onnx_quant(mode: str) -> Callable[[BuildInputs, Path], Path]:
     def build(inp: BuildInputs, path: Path) -> Path:
-        from edgekit.exporters.onnx import quantize_onnx
+        from edgekit.exporters.onnx import quantize_onnx, to_onnx
 
         src = inp.out_dir / VARIANTS["onnx-float32"].file
+        if mode == "static" and inp.affine is not None:  # calibrate the core, on normalized x
+            src = to_onnx(inp.core, path.with_name(f".{path.stem}.core.onnx"), opset=inp.opset)
+            try:
+                return quantize_onnx(
+                    src, path, mode=mode, calibration=inp.calibration, affine=inp.affine
+                )
+            finally:
+                src.unlink(missing_ok=True)
         return quantize_onnx(src, path, mode=mode, calibration=inp.calibration)
 
     return build
@@ -82,8 +102,10 @@ VARIANTS: dict[str, Variant] = {
     "onnx-static": Variant(
         "onnx-static", "onnx", "model.static.onnx", False, True, _onnx_quant("static")
     ),
+    AUTO: Variant(AUTO, "tflite", f"model.{AUTO}.tflite", False, True, None),  # built last
 }
 ONNX_MODES = ("dynamic", "static")
+QUANTIZE_CHOICES = (*TFLITE_VARIANTS, AUTO)
 
 
 def select_variants(
@@ -93,14 +115,15 @@ def select_variants(
 
     ``--quantize`` implies ``--tflite``; ``--onnx-quantize`` implies ``--onnx`` (the float
     model is what ONNX Runtime quantizes). With no format flag at all: TFLite float32.
+    ``all`` is every TFLite variant but ``auto``, which is a search, asked for by name.
     """
     chosen: list[str] = []
     if quantize is not None:
         names = list(TFLITE_VARIANTS) if quantize == ["all"] else quantize
         for name in names:
-            if name not in TFLITE_VARIANTS:
+            if name not in QUANTIZE_CHOICES:
                 raise EdgekitError(
-                    f"unknown variant {name!r}; choose from {', '.join(TFLITE_VARIANTS)} or all"
+                    f"unknown variant {name!r}; choose from {', '.join(QUANTIZE_CHOICES)} or all"
                 )
         if not names:
             raise EdgekitError("--quantize needs at least one variant")
@@ -118,3 +141,16 @@ def select_variants(
                 )
         chosen += [f"onnx-{mode}" for mode in modes]
     return [v for name, v in VARIANTS.items() if name in chosen]
+
+
+def folded_input(path: Path, inputs: BuildInputs) -> dict | None:
+    """The raw features' quantization of an integer-input artifact built from the core model
+    (its own input quantization is the normalized features'); None when there is nothing to
+    fold (no normalization taken out, or a float input that normalizes in float)."""
+    if inputs.affine is None:
+        return None
+    from edgekit.runtime import open_runner
+
+    with open_runner(path) as runner:
+        quantization = runner.inputs[0].quantization
+    return inputs.affine.fold(quantization) if quantization is not None else None

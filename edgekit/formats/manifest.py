@@ -150,3 +150,29 @@ def c_source_entry(path: str | os.PathLike, manifest: dict[str, Any]) -> dict[st
     if len(sources) != 1:
         raise EdgekitError(f"{path}: 'c_source' must list one .c file and its header")
     return {**info, "paths": [p for p in paths if p.suffix != ".c"] + sources}
+
+
+def input_quantization(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The quantization of an artifact entry's (first) input, or None for a float input.
+
+    For an integer model whose input normalization was folded into it, this is per feature
+    (``{"scale": [...], "zero_point": [...], "axis": -1}``) and differs from the file's own.
+    """
+    inputs = entry.get("inputs") or []
+    quantization = inputs[0].get("quantization") if inputs else None
+    return quantization if isinstance(quantization, dict) else None
+
+
+def beside(artifact: str | os.PathLike) -> dict[str, Any] | None:
+    """The manifest entry of ``artifact`` from the ``manifest.json`` in its directory, when
+    there is one that lists this very file (same name and sha256); None otherwise."""
+    from edgekit.fileio import sha256_file
+
+    artifact = Path(artifact)
+    path = artifact.parent / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    entry = artifact_entry(load_manifest(path), artifact.name)
+    if not entry or entry.get("sha256") != sha256_file(artifact):
+        return None
+    return entry

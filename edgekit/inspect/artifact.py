@@ -54,7 +54,7 @@ class ArtifactInfo:
 
         def tensor(t: dict[str, Any]) -> str:
             q = t.get("quantization")
-            qtext = f", scale {q['scale']:.6g}, zero point {q['zero_point']}" if q else ""
+            qtext = f", {_quantization_text(q)}" if q else ""
             return f"  {t['name']}: {t['dtype']} {t['shape']}{qtext}"
 
         lines = [
@@ -78,6 +78,17 @@ class ArtifactInfo:
             head = ["op", "name", "in", "out", "params", "MACs", "weights"]
             lines += ["", format_table(head, rows)]
         return "\n".join(lines)
+
+
+def _quantization_text(q: dict[str, Any]) -> str:
+    """``scale 0.0039, zero point -128``, or a summary of per-feature parameters."""
+    scale, zero_point = q["scale"], q["zero_point"]
+    if isinstance(scale, list):
+        return (
+            f"per feature ({len(scale)}): scale {min(scale):.4g} .. {max(scale):.4g}, "
+            f"zero point {min(zero_point):.4g} .. {max(zero_point):.4g}"
+        )
+    return f"scale {scale:.6g}, zero point {zero_point:.6g}"
 
 
 def inspect_artifact(path: str | Path) -> ArtifactInfo:

@@ -14,6 +14,7 @@ import numpy as np
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
 from edgekit.formats.layers import LayerInfo
+from edgekit.formats.manifest import beside, input_quantization
 from edgekit.runtime.tflite import tensor_info
 
 DENSE_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")
@@ -79,14 +80,25 @@ def inspect_tflite(path: Path) -> dict[str, Any]:
                 weights_dtype=_dtype(source(inputs[1])),
             )
         )
+    model_inputs = [tensor_info(d).to_json() for d in ins]
+    details: dict[str, Any] = {"tensors": len(tensors)}
+    entry = beside(path)
+    folded = input_quantization(entry) if entry else None
+    if model_inputs and model_inputs[0]["quantization"] is not None and folded is not None:
+        if folded != model_inputs[0]["quantization"]:
+            details["input quantization"] = (
+                "from manifest.json (the model's normalization folded in); the file's own "
+                f"(normalized features): {model_inputs[0]['quantization']}"
+            )
+        model_inputs[0]["quantization"] = folded
     return {
         "format": "tflite",
-        "inputs": [tensor_info(d).to_json() for d in ins],
+        "inputs": model_inputs,
         "outputs": [tensor_info(d).to_json() for d in outs],
         "ops": [op["op_name"] for op in ops],
         "layers": layers,
         "quantization": _scheme(layers, ops, tensors),
-        "details": {"tensors": len(tensors)},
+        "details": details,
     }
 
 

@@ -31,19 +31,26 @@ class TensorInfo:
     name: str
     shape: list[int]  # -1 for the batch dimension
     dtype: str  # numpy dtype name: float32, int8, uint8, int16
-    quantization: dict[str, float] | None = None  # {"scale": s, "zero_point": z}
+    # {"scale": s, "zero_point": z}, or per feature {"scale": [...], "zero_point": [...],
+    # "axis": -1} over the flattened features of one sample (an integer model's input).
+    quantization: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Real values -> this tensor's dtype (identity for float tensors)."""
+        """Real values -> this tensor's dtype: ``q = clip(round(x / scale + zero_point))``,
+        per tensor or per feature (identity for float tensors)."""
         dtype = np.dtype(self.dtype)
         if self.quantization is None or dtype.kind == "f":
             return np.ascontiguousarray(x, dtype=dtype)
         info = np.iinfo(dtype)
-        q = np.round(x / self.quantization["scale"]) + self.quantization["zero_point"]
-        return np.ascontiguousarray(np.clip(q, info.min, info.max).astype(dtype))
+        scale, zero_point = feature_params(self.quantization)
+        x = np.asarray(x, np.float32)
+        flat = x.reshape(len(x), -1) if x.ndim > 1 else x
+        q = np.round(flat / scale + zero_point)
+        q = np.clip(q, info.min, info.max).astype(dtype).reshape(x.shape)
+        return np.ascontiguousarray(q)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         """This tensor's values -> real float32 values."""
@@ -53,15 +60,49 @@ class TensorInfo:
         return ((q.astype(np.float32) - zp) * scale).astype(np.float32)
 
 
+def _manifest_input_quantization(path: Path, tensor: TensorInfo) -> dict[str, Any] | None:
+    """What the ``manifest.json`` beside ``path`` says of an integer input's quantization,
+    when it lists this very file (an integer model with per-feature input parameters is
+    only run right with them)."""
+    if tensor.quantization is None or np.dtype(tensor.dtype).kind == "f":
+        return None
+    from edgekit.formats.manifest import beside, input_quantization
+
+    entry = beside(path)
+    return input_quantization(entry) if entry else None
+
+
+def feature_params(quantization: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(scale, zero_point)`` as float32 arrays: one value, or one per feature."""
+    scale = np.asarray(quantization["scale"], np.float32)
+    zero_point = np.asarray(quantization["zero_point"], np.float32)
+    if scale.shape != zero_point.shape or scale.ndim > 1 or not np.all(scale > 0):
+        raise EdgekitError(
+            "invalid input quantization: scale and zero_point must be one positive scale and "
+            "a zero point, or one of each per feature"
+        )
+    return scale, zero_point
+
+
 class Runner(ABC):
     """Load an artifact, then run it: ``with Runner(path) as r: y = r.infer(x)``."""
 
     runtime: str = ""
 
-    def __init__(self, path: str | Path, *, threads: int = 1, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        threads: int = 1,
+        device: str = "cpu",
+        input_quantization: dict[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.threads = int(threads)
         self.device = device
+        # The manifest's quantization of the input, when it differs from the file's own: an
+        # integer model whose normalization was folded into per-feature parameters.
+        self.input_quantization = input_quantization
         self.inputs: list[TensorInfo] = []
         self.outputs: list[TensorInfo] = []
         # What the runtime measured of the model's own size (compiled code and constants),
@@ -72,7 +113,26 @@ class Runner(ABC):
         if not self.path.is_file():
             raise EdgekitError(f"{self.path}: no such file")
         self.load()
+        if self.input_quantization is None and self.inputs:
+            self.input_quantization = _manifest_input_quantization(self.path, self.inputs[0])
+        if self.input_quantization is not None and self.inputs:
+            self._override_input_quantization(self.input_quantization)
         return self
+
+    def _override_input_quantization(self, quantization: dict[str, Any]) -> None:
+        tensor = self.inputs[0]
+        if tensor.quantization is None or np.dtype(tensor.dtype).kind == "f":
+            raise EdgekitError(
+                f"{self.path.name}: the manifest gives input quantization for a float input"
+            )
+        scale, _ = feature_params(quantization)
+        features = int(np.prod([d for d in tensor.shape[1:] if d > 0]))
+        if scale.ndim == 1 and len(scale) != features:
+            raise EdgekitError(
+                f"{self.path.name}: the manifest's input quantization has {len(scale)} "
+                f"features, the model takes {features}"
+            )
+        tensor.quantization = dict(quantization)
 
     def __exit__(self, *exc) -> None:
         self.close()

@@ -118,11 +118,10 @@ class CRunner(Runner):
 
     runtime = "c"
 
-    def __init__(self, path, *, threads: int = 1, device: str = "cpu") -> None:
-        super().__init__(path, threads=threads, device=device)
+    def __init__(self, path, **options: Any) -> None:
+        super().__init__(path, **options)
         self._build_dir: Path | None = None
         self._library: Path | None = None
-        self.size_bytes: int | None = None
         self.compiler: str | None = None
 
     def _check(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from edgekit.errors import EdgekitError
 from edgekit.runtime.base import Runner
@@ -48,10 +49,22 @@ def runtime_for(path: str | Path) -> str:
 
 
 def open_runner(
-    path: str | Path, *, runtime: str = "auto", threads: int = 1, device: str = "cpu"
+    path: str | Path,
+    *,
+    runtime: str = "auto",
+    threads: int = 1,
+    device: str = "cpu",
+    input_quantization: dict[str, Any] | None = None,
 ) -> Runner:
-    """A runner for ``path`` (use it as a context manager)."""
+    """A runner for ``path`` (use it as a context manager).
+
+    ``input_quantization`` is the manifest's quantization of the input when it is not the
+    file's own (per-feature parameters of an integer model:
+    :func:`edgekit.formats.manifest.input_quantization`).
+    """
     name = runtime_for(path) if runtime == "auto" else runtime
     if name not in RUNTIMES:
         raise EdgekitError(f"unknown runtime {name!r}; choose from auto, {', '.join(RUNTIMES)}")
-    return RUNTIMES[name]()(path, threads=threads, device=device)
+    return RUNTIMES[name]()(
+        path, threads=threads, device=device, input_quantization=input_quantization
+    )

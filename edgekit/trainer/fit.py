@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -93,7 +94,7 @@ def train_from_config(config: TrainConfig) -> Run:
     out = _run_dir(config, ds) if chief else None
 
     keras.utils.set_random_seed(config.seed)
-    scope = strategy.scope() if strategy is not None else _nullscope()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model = build_model(
             input_shape=ds.input_shape,
@@ -175,14 +176,6 @@ def _fit(model, splits: Splits, config: TrainConfig):
     )
     test_metrics = {k: float(v) for k, v in scores.items() if k != "compile_metrics"}
     return history.history, seconds, test_metrics
-
-
-class _nullscope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _run_info(config, ds: Dataset, splits: Splits, model, test_metrics, epochs_run, seconds):

@@ -43,12 +43,19 @@ def load_artifact(export_dir: Path, variant: str) -> tuple[dict, dict]:
 
 
 def quantize(x: np.ndarray, tensor: dict) -> np.ndarray:
+    """q = clip(round(x / scale + zero_point)): one scale for the tensor, or one per feature
+    (``"axis": -1``, over the flattened features of a sample) when the export folded the
+    model's input normalization into the quantization."""
     q = tensor["quantization"]
     dtype = np.dtype(tensor["dtype"])
     if q is None:
         return x.astype(dtype)
     info = np.iinfo(dtype)
-    return np.clip(np.round(x / q["scale"]) + q["zero_point"], info.min, info.max).astype(dtype)
+    scale = np.asarray(q["scale"], np.float32)
+    zero_point = np.asarray(q["zero_point"], np.float32)
+    flat = x.reshape(len(x), -1)
+    quantized = np.clip(np.round(flat / scale + zero_point), info.min, info.max)
+    return quantized.astype(dtype).reshape(x.shape)
 
 
 def dequantize(y: np.ndarray, tensor: dict) -> np.ndarray:

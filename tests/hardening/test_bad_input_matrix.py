@@ -306,7 +306,8 @@ CASES = [
          lambda ctx: shutil.copy(ctx.request.getfixturevalue("lambda_model"), ctx.dir),
          absent=("lambda_export",)),
     Case("export-wrong-format", ("export", "run/history.csv"), 2,
-         "run/history.csv: export takes a run directory or a .keras model file", needs=("run",)),
+         "run/history.csv: export takes a run directory, a .keras or .h5 model file, or a SavedModel "
+         "directory", needs=("run",)),
     # export: the run directory
     Case("export-run-json-corrupt", ("export", "run", "--out", "o"), 2,
          "run/run.json: not a valid run.json", in_run("run.json", "{"), absent=("o",)),
@@ -371,7 +372,7 @@ CASES = [
     Case("export-max-drop-negative", ("export", "run", "--max-accuracy-drop", "-5", "--out", "o"),
          2, "--max-accuracy-drop must be non-negative, got -5.0", needs=("run",), absent=("o",)),
     Case("export-unknown-variant", ("export", "run", "--quantize", "int4", "--out", "o"), 2,
-         "unknown variant 'int4'; choose from float32, float16, dynamic, int8, int16x8 or all",
+         "unknown variant 'int4'; choose from float32, float16, dynamic, int8, int16x8, auto or all",
          needs=("run",), absent=("o",)),
     Case("export-c-prefix-invalid",
          ("export", "run", "--c-source", "float32", "--c-prefix", "my model", "--out", "o"), 2,

@@ -1,0 +1,74 @@
+"""The float Keras model as a chain of layers that can be entered at any layer.
+
+Diagnosis needs each layer's float output on the data, and the float model run *from* a layer
+on a tensor the artifact produced (what that layer's error alone does downstream, and what
+the next layer computes in float from the artifact's own input). edgekit's exporters take
+single-input layers only, so a one-input, one-output model is a chain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit._lazy import require
+from edgekit.errors import EdgekitError
+
+
+class FloatChain:
+    """``layers[0]`` is the input layer; ``outputs(x)[i]`` is ``layers[i]``'s float output."""
+
+    def __init__(self, model, path: str | Path) -> None:
+        self.model = model
+        self.layers = list(model.layers)
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise EdgekitError(f"{path}: diagnose handles models with one input and one output")
+        if type(self.layers[0]).__name__ != "InputLayer":
+            raise EdgekitError(f"{path}: the model's first layer is not its input layer")
+        for before, layer in zip(self.layers, self.layers[1:], strict=False):
+            if layer.input is not before.output:
+                raise EdgekitError(
+                    f"{path}: layer {layer.name!r} does not read {before.name!r}; diagnose "
+                    "handles models whose layers form one chain"
+                )
+        if self.layers[-1].output is not model.outputs[0]:
+            raise EdgekitError(f"{path}: the model's output is not its last layer's")
+
+    @property
+    def names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def shape(self, position: int) -> tuple[int, ...]:
+        """One sample's output shape of ``layers[position]``."""
+        return tuple(int(d) for d in self.layers[position].output.shape[1:])
+
+    def kind(self, position: int) -> str:
+        return type(self.layers[position]).__name__
+
+    def leading_normalization(self) -> int | None:
+        """The position of a ``Normalization`` layer on the input (through reshapes)."""
+        for position, layer in enumerate(self.layers[1:], start=1):
+            kind = type(layer).__name__
+            if kind == "Normalization" and not getattr(layer, "invert", False):
+                return position
+            if kind not in ("Flatten", "Reshape"):
+                return None
+        return None
+
+    def run(self, start: int, value: np.ndarray, stop: int | None = None) -> np.ndarray:
+        """``layers[start:stop]`` applied in float to ``value`` (the output of ``start - 1``)."""
+        keras = require("keras")
+        stop = len(self.layers) if stop is None else stop
+        want = (len(value), *self.shape(start - 1))
+        out = keras.ops.convert_to_tensor(np.asarray(value, np.float32).reshape(want))
+        for layer in self.layers[max(start, 1) : stop]:
+            out = layer(out, training=False)
+        return np.asarray(keras.ops.convert_to_numpy(out), np.float32)
+
+    def outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every layer's float output on ``x``, each ``[samples, features]`` in float64."""
+        values = [np.asarray(x, np.float32)]
+        for position in range(1, len(self.layers)):
+            values.append(self.run(position, values[-1], position + 1))
+        return [v.reshape(len(v), -1).astype(np.float64) for v in values]
