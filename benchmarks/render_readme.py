@@ -198,6 +198,32 @@ def section_remote(d: dict) -> str:
     return body + (f"\n\n{d['summary']}" if d.get("summary") else "")
 
 
+def section_integer(d: dict) -> str:
+    variants = ("int8", "int16x8", "onnx-static")
+    rows = [
+        [
+            r["dataset"],
+            f"{r['keras']:.4f}",
+            r["unit"],
+            *(f"{r['before'][v]:+.2f} -> {r['after'][v]:+.2f}" for v in variants),
+            f"{r['after']['c-int8']:+.2f}",
+            f"{r['int8_size_ratio']:.2f}x",
+            f"{r['auto_drop']:+.2f} ({r['auto_chosen']}, {r['auto_tried']} tried)",
+            f"{r['auto_seconds']:.1f} s / {r['int8_seconds']:.1f} s",
+        ]
+        for r in d["rows"]
+    ]
+    head = ["dataset", "Keras", "drop in", *(f"{v}: before -> after" for v in variants),
+            "C int8", "int8 / float32 size", "auto --integer-only",
+            "export time: auto / int8"]  # fmt: skip
+    return (
+        md(head, rows)
+        + "\n\nbefore: the normalization inside the integer graph (one scale for the raw input);"
+        " after: per-feature input parameters (int8 I/O) or the normalization in float ahead of"
+        " the quantize step (float inputs). Regression: MAE increase in % of the target's std."
+    )
+
+
 SECTIONS = [
     ("train_overhead", "1. Training overhead (MNIST recipe)", "train_overhead.py", section_train),
     (
@@ -223,6 +249,12 @@ SECTIONS = [
     ("install_footprint", "7. Install footprint", "install_footprint.py", section_footprint),
     ("c_vs_tflite", "Generated C vs TFLite (int8, batch 1)", "c_vs_tflite.py", section_c),
     ("remote_overhead", "Remote bench over loopback SSH", "remote_overhead.py", section_remote),
+    (
+        "integer_accuracy",
+        "Integer variants on real data: accuracy drop before and after per-feature inputs",
+        "integer_accuracy.py",
+        section_integer,
+    ),
 ]
 
 

@@ -34,6 +34,7 @@ def cancer(tmp_path_factory):
             run,
             quantize=["float32", "int8", "int16x8"],
             onnx_quantize=["static"],
+            c_source="int8",
             out=base / "export",
         )
     return run, result
@@ -106,3 +107,18 @@ def test_the_device_app_quantizes_per_feature(cancer):
     predicted = np.array([labels.index(label) for label, _ in rows])
     int8 = next(a for a in result.artifacts if a["variant"] == "int8")
     assert np.mean(predicted == test["y"]) == int8["validation"]["metrics"]["accuracy"]
+
+
+def test_the_generated_c_quantizes_raw_features_per_feature(cancer):
+    """The C's float predict() takes raw features: its per-feature parameters are the
+    manifest's, and its accuracy is the int8 .tflite's."""
+    run, result = cancer
+    test = np.load(run.test_data_path)
+    info = result.manifest["c_source"]
+    int8 = next(a for a in result.artifacts if a["variant"] == "int8")
+    assert info["feature_quantization"] == int8["inputs"][0]["quantization"]
+    assert info["validation"]["passed"] and info["validation"]["max_lsb_diff"] == 0
+    with open_runner(result.path / "edgekit_model.c", runtime="c") as runner:
+        accuracy = _accuracy(runner, test["x"], test["y"])
+    assert accuracy == int8["validation"]["metrics"]["accuracy"]
+    assert accuracy >= run.metrics["test"]["accuracy"] - max(0.01, 1 / len(test["y"]))
