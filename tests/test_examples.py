@@ -88,6 +88,44 @@ def test_seed_examples_run_end_to_end(script, tmp_path):
         assert (tmp_path / "run" / "export" / "model_int8_data.c").is_file()
 
 
+LATEST_MAJOR = {  # the newest major versions, checked when this was written (2026-09)
+    "actions/checkout": "v7",
+    "actions/setup-python": "v7",
+    "actions/cache": "v6",
+    "actions/upload-artifact": "v7",
+}
+
+
+def test_ci_workflow_structure():
+    """The CI example parses, pins current actions, asks for no more than it needs and
+    installs edgekit from a pinned source (the name `edgekit` on PyPI is another project)."""
+    yaml = pytest.importorskip("yaml")
+    text = (EXAMPLES / "ci" / "github-actions.yml").read_text()
+    workflow = yaml.safe_load(text)
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert set(triggers) == {"pull_request", "push"} and triggers["push"] == {"branches": ["main"]}
+    assert workflow["permissions"] == {"contents": "read", "actions": "read"}
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    used = {s["uses"].split("@")[0]: s["uses"].split("@")[1] for s in steps if "uses" in s}
+    assert used == LATEST_MAJOR
+    runs = [s["run"] for s in steps if "run" in s]
+    install = next(r for r in runs if "pip install" in r)
+    assert install.strip() == 'python -m pip install "$EDGEKIT"'
+    spec = workflow["env"]["EDGEKIT"]
+    assert spec.startswith("edgekit[train] @ git+https://") and "@v" in spec.split("git+")[1]
+    assert "pip install edgekit" not in text.replace("`pip install edgekit`", "")
+    assert any(r.strip() == "bash examples/ci/gate.sh" for r in runs)
+    baseline = next(s for s in steps if s.get("name") == "Download the baseline")
+    assert baseline["if"] == "github.event_name == 'pull_request'"
+    assert "gh run download" in baseline["run"] and baseline["env"]["GH_TOKEN"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and upload["with"]["name"] == "edgekit-bench"
+    assert upload["with"]["path"].split() == ["bench.json", "bench.md", "junit.xml"]
+    gate = (EXAMPLES / "ci" / "gate.sh").read_text()
+    assert "--junit junit.xml" in gate and "--json bench.json" in gate
+
+
 @pytest.mark.slow
 def test_ci_gate_script_passes_then_compares_with_its_baseline(tmp_path):
     """The workflow's gate: train, export, bench with budgets; then again against a baseline."""
@@ -121,6 +159,14 @@ def test_ci_gate_script_passes_then_compares_with_its_baseline(tmp_path):
     assert "reusing the trained run" in second.stdout
     bench = json.loads((tmp_path / "bench.json").read_text())
     assert "comparison" in bench
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    names = [c.get("classname") for c in suite.findall("testcase")]
+    rows, budgets = len(bench["results"]), len(bench["budgets"])
+    assert names.count("edgekit.measurement") == rows and names.count("edgekit.budget") == budgets
+    assert names.count("edgekit.baseline") == len(bench["comparison"]["rows"])
+    assert (suite.get("failures"), suite.get("errors")) == ("0", "0")
 
 
 @pytest.mark.slow

@@ -33,19 +33,31 @@ _API = {
     "BenchResult": "result",
     "run_bench": "run",
     "write_outputs": "write",
+    "github_annotations": "ci",
+    "comparison_annotations": "ci",
+    "junit_xml": "ci",
+    "COMPARE_SCHEMA": "comparison",
+    "CompareReport": "compare_files",
+    "compare_report": "compare_files",
 }
 __all__ = [
     "BENCH_SCHEMA",
+    "COMPARE_SCHEMA",
     "METRICS",
     "BenchFile",
     "BenchResult",
     "BenchRow",
     "Budget",
     "BudgetCheck",
+    "CompareReport",
     "Comparison",
     "RowComparison",
     "check_budgets",
     "compare",
+    "compare_report",
+    "comparison_annotations",
+    "github_annotations",
+    "junit_xml",
     "load_bench",
     "parse_budget",
     "run_bench",
@@ -54,7 +66,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from edgekit.bench.budgets import METRICS, Budget, BudgetCheck, check_budgets, parse_budget
-    from edgekit.bench.comparison import Comparison, RowComparison, compare
+    from edgekit.bench.ci import comparison_annotations, github_annotations, junit_xml
+    from edgekit.bench.compare_files import CompareReport, compare_report
+    from edgekit.bench.comparison import COMPARE_SCHEMA, Comparison, RowComparison, compare
     from edgekit.bench.result import BenchResult
     from edgekit.bench.run import run_bench
     from edgekit.bench.schema import BENCH_SCHEMA, BenchFile, BenchRow, load_bench

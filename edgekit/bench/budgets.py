@@ -30,6 +30,8 @@ METRICS = (
     "accuracy",
     "accuracy_drop",
     "max_abs_diff",
+    "mae",
+    "rmse",
 )
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 _EXPR = re.compile(
@@ -139,9 +141,20 @@ def violations(checks: Sequence[BudgetCheck]) -> list[BudgetCheck]:
 _VIOLATION_HEAD = ["budget", "artifact", "runtime", "threads", "batch", "value"]
 
 
-def _violation_cells(checks: Sequence[BudgetCheck]) -> list[list[str]]:
-    from edgekit.tables import num
+def metric_value(metric: str, value: float | None) -> str:
+    """A budget metric's value as the tables show it (latencies in their own unit)."""
+    from edgekit.tables import latency, num, rate
 
+    if value is None:
+        return "not measured"
+    if metric.endswith("_ms"):
+        return latency(value)
+    if metric == "throughput_per_s":
+        return rate(value)
+    return num(value)
+
+
+def _violation_cells(checks: Sequence[BudgetCheck]) -> list[list[str]]:
     return [
         [
             c.budget.expr,
@@ -149,7 +162,7 @@ def _violation_cells(checks: Sequence[BudgetCheck]) -> list[list[str]]:
             c.row.runtime,
             str(c.row.threads),
             str(c.row.batch),
-            "not measured" if c.value is None else num(c.value),
+            metric_value(c.budget.metric, c.value),
         ]
         for c in violations(checks)
     ]

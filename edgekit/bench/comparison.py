@@ -2,9 +2,17 @@
 
 Rows are matched on (artifact, variant, runtime, device, threads, batch). For each pair the
 median latency ratio new/base gets a moving-block bootstrap confidence interval from the raw
-per-call samples; a regression is flagged only when the whole interval lies above
-``1 + max_regression/100``, so two runs of the same model on a noisy machine do not flag while
-a real slowdown does. Rows without samples fall back to comparing their p50 directly.
+per-call samples, and the verdict follows from where that interval lies, with
+``limit = 1 + max_regression/100``:
+
+- ``regression``: entirely above ``limit`` (the only latency verdict that fails);
+- ``slower`` / ``faster``: entirely above / below 1 (a real change, within the allowance);
+- ``same``: it holds 1 and stays within ``[1/limit, limit]``;
+- ``noise``: it holds 1 but reaches beyond the allowance: too spread out to say.
+
+Rows without samples fall back to comparing their p50 directly (``same`` within the
+allowance). Accuracy (or MAE), size and peak memory are compared beside latency, for the eye:
+budgets are what gate them.
 """
 
 from __future__ import annotations
@@ -17,17 +25,21 @@ from typing import Any
 from edgekit.bench.schema import BenchRow, load_bench
 from edgekit.errors import EdgekitError
 
+COMPARE_SCHEMA = "edgekit.compare/1"
 MIN_SAMPLES = 10  # below this many samples per side, compare p50 directly
 CONFIDENCE = 0.95
+VERDICTS = ("regression", "slower", "same", "noise", "faster", "error", "not compared",
+            "missing", "new")  # fmt: skip
+FAILING = ("regression", "error")
 
 
 @dataclass
 class RowComparison:
     """One matched (or unmatched) measurement and its verdict.
 
-    ``verdict`` is ``regression``, ``faster``, ``same`` (within the threshold or the noise),
-    ``error`` (measured before, fails now), ``not compared`` (skipped or failed before),
-    ``missing`` (only in the base) or ``new`` (only in the new result).
+    ``verdict`` is one of :data:`VERDICTS`: the latency verdicts above, ``error`` (measured
+    before, fails now), ``not compared`` (skipped or failed before), ``missing`` (only in the
+    base) or ``new`` (only in the new result).
     """
 
     key: tuple
@@ -41,12 +53,20 @@ class RowComparison:
 
     @property
     def failed(self) -> bool:
-        return self.verdict in ("regression", "error")
+        return self.verdict in FAILING
+
+    def delta(self, what: str) -> float | None:
+        """new - base of ``accuracy`` (percentage points), ``mae``, ``size_kb`` or
+        ``peak_rss_mb``; None unless both rows measured it."""
+        b, n = _quality(self.base, what), _quality(self.new, what)
+        if b is None or n is None:
+            return None
+        return (n - b) * (100.0 if what == "accuracy" else 1.0)
 
     def to_json(self) -> dict[str, Any]:
         artifact, variant, runtime, device, threads, batch = self.key
         row = self.new or self.base
-        return {
+        out: dict[str, Any] = {
             "artifact": artifact,
             "variant": variant,
             "runtime": runtime,
@@ -62,10 +82,28 @@ class RowComparison:
             "verdict": self.verdict,
             "error": row.error if row is not None and self.verdict == "error" else None,
         }
+        for what in ("accuracy", "mae", "size_kb", "peak_rss_mb"):
+            out[f"base_{what}"] = _quality(self.base, what)
+            out[f"new_{what}"] = _quality(self.new, what)
+        out["accuracy_delta_pp"] = self.delta("accuracy")
+        out["mae_delta"] = self.delta("mae")
+        out["size_delta_kb"] = self.delta("size_kb")
+        out["peak_rss_delta_mb"] = self.delta("peak_rss_mb")
+        return out
 
 
 def _p50(row: BenchRow | None) -> float | None:
     return (row.latency_ms or {}).get("p50") if row is not None and row.ok else None
+
+
+def _quality(row: BenchRow | None, what: str) -> float | None:
+    """A row's ``accuracy``, ``mae``, ``size_kb`` or ``peak_rss_mb`` (None if not measured)."""
+    if row is None or not row.ok:
+        return None
+    if what == "size_kb":
+        return row.size_bytes / 1024.0 if row.size_bytes else None
+    value = row.value(what)
+    return float(value) if value is not None else None
 
 
 @dataclass
@@ -84,64 +122,29 @@ class Comparison:
     def passed(self) -> bool:
         return not self.regressions
 
+    def counts(self) -> dict[str, int]:
+        """How many rows got each verdict (only verdicts that occur, in :data:`VERDICTS` order)."""
+        found = [r.verdict for r in self.rows]
+        return {v: found.count(v) for v in VERDICTS if v in found}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "max_regression_pct": self.max_regression,
             "confidence": self.confidence,
             "passed": self.passed,
+            "verdicts": self.counts(),
             "rows": [r.to_json() for r in self.rows],
         }
 
-    def _cells(self) -> tuple[list[str], list[list[str]]]:
-        from edgekit.tables import num
-
-        head = [
-            "artifact",
-            "runtime",
-            "device",
-            "threads",
-            "batch",
-            "base p50 ms",
-            "new p50 ms",
-            "change",
-            f"{self.confidence:.0%} CI",
-            "verdict",
-        ]
-        body = []
-        for r in self.rows:
-            artifact, _, runtime, device, threads, batch = r.key
-            change = f"{(r.ratio - 1) * 100:+.1f}%" if r.ratio is not None else "-"
-            if r.low is not None and r.high is not None:
-                ci = f"{(r.low - 1) * 100:+.1f}%..{(r.high - 1) * 100:+.1f}%"
-            else:
-                ci = "-"
-            body.append(
-                [
-                    artifact,
-                    runtime,
-                    device,
-                    str(threads),
-                    str(batch),
-                    num(_p50(r.base)),
-                    num(_p50(r.new)),
-                    change,
-                    ci,
-                    r.verdict,
-                ]
-            )
-        return head, body
-
     def table(self) -> str:
-        from edgekit.tables import format_table
+        from edgekit.bench.compare_output import comparison_table
 
-        head, body = self._cells()
-        return format_table(head, body)
+        return comparison_table(self)
 
     def markdown(self) -> str:
-        from edgekit.tables import markdown_table
+        from edgekit.bench.compare_output import comparison_markdown
 
-        head, body = self._cells()
-        return markdown_table(head, body)
+        return comparison_markdown(self)
 
     def summary(self) -> str:
         bad = self.regressions
@@ -158,6 +161,21 @@ def _rows(source: str | Path | Sequence[BenchRow] | Any) -> list[BenchRow]:
         return load_bench(source).rows
     rows = getattr(source, "rows", source)
     return list(rows)
+
+
+def latency_verdict(ratio: float, low: float | None, high: float | None, limit: float) -> str:
+    """The verdict of a ratio new/base and its confidence interval (None: no interval)."""
+    if low is None or high is None:  # p50 alone: no way to tell a change from noise
+        return "regression" if ratio > limit else "faster" if ratio < 1.0 / limit else "same"
+    if low > limit:
+        return "regression"
+    if low > 1.0:
+        return "slower"
+    if high < 1.0:
+        return "faster"
+    if low >= 1.0 / limit and high <= limit:
+        return "same"
+    return "noise"
 
 
 def compare_rows(
@@ -186,19 +204,15 @@ def compare_rows(
             confidence=CONFIDENCE,
             seed=seed,
         )
-        if ci.low > limit:
-            verdict = "regression"
-        elif ci.high < 1.0 / limit:
-            verdict = "faster"
-        else:
-            verdict = "same"
+        verdict = latency_verdict(ci.ratio, ci.low, ci.high, limit)
         return RowComparison(base.key, base, new, verdict, ci.ratio, ci.low, ci.high, "bootstrap")
     b, n = _p50(base), _p50(new)
     if not b or n is None:
         return RowComparison(base.key, base, new, "not compared")
     ratio = n / b
-    verdict = "regression" if ratio > limit else "faster" if ratio < 1.0 / limit else "same"
-    return RowComparison(base.key, base, new, verdict, ratio, None, None, "p50")
+    return RowComparison(
+        base.key, base, new, latency_verdict(ratio, None, None, limit), ratio, None, None, "p50"
+    )
 
 
 def compare(

@@ -19,10 +19,13 @@ class Job:
     runs: int = 100
     min_time: float = 0.5
     max_time: float = 60.0
-    data: str | None = None  # .npz path
+    data: str | None = None  # .npz or .csv path
     x_key: str = "x"
     y_key: str | None = None
     reference_key: str | None = None
+    columns: list[str] | None = None  # a .csv: the feature columns, in order
+    label: str | None = None  # a .csv: the label column
+    label_names: list[str] | None = None  # class names, for a .csv's text labels
     task: str | None = None
     eval_batch: int = 256
     evaluate: bool = True  # accuracy and parity on the test data (once per row is enough)

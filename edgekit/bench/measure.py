@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.bench.job import Job
-from edgekit.bench.stats import summarize, thin
+from edgekit.bench.stats import summarize, thin, throughput
 from edgekit.errors import EdgekitError, MissingExtraError
 from edgekit.runtime import RuntimeUnavailable, open_runner
 
@@ -116,9 +116,28 @@ def _timing_batch(runner, x: np.ndarray | None, batch: int, seed: int) -> np.nda
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
+def _load_csv(job: Job) -> tuple[np.ndarray, np.ndarray | None]:
+    """A ``.csv``'s feature columns (float32) and label column, as the parent chose them."""
+    from edgekit.formats.csv_table import label_values, read_csv_table
+
+    assert job.data is not None and job.columns is not None
+    try:
+        table = read_csv_table(job.data)
+        x = np.asarray(table.floats(job.columns), dtype=np.float32)
+        y = None
+        if job.label is not None:
+            y = np.asarray(label_values(table, job.label, job.label_names))
+    except EdgekitError as err:  # changed since the parent read it
+        raise UsageError(str(err)) from err
+    return x, y
+
+
 def _load_data(job: Job) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     if not job.data:
         return None, None, None
+    if job.columns is not None:
+        x, y = _load_csv(job)
+        return x, y, None
     from edgekit.formats.npz import load_npz
 
     try:
@@ -144,6 +163,19 @@ def _load_data(job: Job) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarr
         if not np.all(np.isfinite(y)):
             raise UsageError(f"{job.data}: '{job.y_key}' contains NaN or inf")
     return x, y, ref
+
+
+def _as_input_shape(x: np.ndarray, shape: list[int]) -> np.ndarray:
+    """Flat features (a CSV's columns) in the model's sample shape, when the counts agree."""
+    want = [d for d in shape[1:]]
+    if (
+        x.ndim == 2
+        and len(want) > 1
+        and all(d > 0 for d in want)
+        and int(np.prod(want)) == x.shape[1]
+    ):
+        return x.reshape(len(x), *want)
+    return x
 
 
 def measure(job: Job) -> dict[str, Any]:
@@ -190,6 +222,7 @@ def measure(job: Job) -> dict[str, Any]:
         out["size_bytes"] = runner.size_bytes
     try:
         if x is not None:
+            x = _as_input_shape(x, runner.input.shape)
             try:
                 x = runner.check_features(x)
             except EdgekitError as err:
@@ -223,7 +256,7 @@ def measure(job: Job) -> dict[str, Any]:
         samples = np.asarray(ns, dtype=np.float64) / 1e6
         lat = summarize(samples)
         out["latency_ms"] = lat
-        out["throughput_per_s"] = job.batch * 1000.0 / lat["mean"] if lat["mean"] > 0 else None
+        out["throughput_per_s"] = throughput(lat, job.batch)
         out["runs"] = int(samples.size)
         out["samples_ms"] = [round(float(v), 6) for v in thin(samples)]
         out["peak_rss_mb"] = peak_rss_mb()

@@ -1,11 +1,16 @@
-"""Console and markdown tables of bench rows."""
+"""Console and markdown tables of bench rows.
+
+Latencies are shown in the unit that suits them (ns, µs, ms, s; the JSON keeps milliseconds),
+throughput is samples per second at the median batch time, and a row whose latency spread is
+large (:attr:`~edgekit.bench.schema.BenchRow.unstable`) has its p95 marked ``*``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edgekit.bench.schema import BenchRow
-from edgekit.tables import format_table, markdown_table, num, size
+from edgekit.bench.schema import MAX_CV, MAX_TAIL_RATIO, BenchRow
+from edgekit.tables import format_table, latency, markdown_table, num, percent, rate, size
 
 COLUMNS = (
     "artifact",
@@ -16,19 +21,24 @@ COLUMNS = (
     "batch",
     "status",
     "size",
-    "p50 ms",
-    "p95 ms",
-    "throughput/s",
+    "p50",
+    "p95",
+    "samples/s",
     "accuracy",
     "max diff",
+)
+UNSTABLE_MARK = "*"
+UNSTABLE_NOTE = (
+    f"{UNSTABLE_MARK} unstable: the latency spread is large (p95/p50 > {MAX_TAIL_RATIO:g} or "
+    f"std/mean > {MAX_CV:g}); measure again with --repeat 3 or on a quieter machine"
 )
 
 
 def quality(row: BenchRow) -> str:
-    """Accuracy as a fraction, or ``mae`` for regression."""
+    """Accuracy in percent, or ``mae`` for regression."""
     metrics = row.metrics or {}
     if "accuracy" in metrics:
-        return f"{metrics['accuracy']:.4f}"
+        return percent(metrics["accuracy"])
     if "mae" in metrics:
         return f"mae {num(metrics['mae'])}"
     return "-"
@@ -36,6 +46,7 @@ def quality(row: BenchRow) -> str:
 
 def row_cells(row: BenchRow) -> list[str]:
     lat = row.latency_ms or {}
+    p95 = latency(lat.get("p95"))
     return [
         row.artifact,
         row.variant,
@@ -45,17 +56,18 @@ def row_cells(row: BenchRow) -> list[str]:
         str(row.batch),
         row.status,
         size(row.size_bytes),
-        num(lat.get("p50")),
-        num(lat.get("p95")),
-        num(row.throughput_per_s, 5) if row.throughput_per_s is not None else "-",
+        latency(lat.get("p50")),
+        p95 + UNSTABLE_MARK if row.unstable else p95,
+        rate(row.throughput_per_s),
         quality(row),
         num(row.max_abs_diff, 3),
     ]
 
 
 def notes(rows: Sequence[BenchRow]) -> list[str]:
-    """One line per row that did not run: why."""
-    return [f"{row.status}: {row.label}: {row.error}" for row in rows if not row.ok]
+    """One line per row that did not run (why), and what the unstable mark means."""
+    lines = [f"{row.status}: {row.label}: {row.error}" for row in rows if not row.ok]
+    return lines + ([UNSTABLE_NOTE] if any(r.unstable for r in rows) else [])
 
 
 def rows_table(rows: Sequence[BenchRow]) -> str:
@@ -66,5 +78,6 @@ def rows_table(rows: Sequence[BenchRow]) -> str:
 
 def rows_markdown(rows: Sequence[BenchRow]) -> str:
     text = markdown_table(COLUMNS, [row_cells(r) for r in rows])
-    extra = notes(rows)
+    # "- * ..." would start a nested list in markdown: the note's mark is escaped.
+    extra = ["\\" + line if line == UNSTABLE_NOTE else line for line in notes(rows)]
     return text + ("\n\n" + "\n".join(f"- {line}" for line in extra) if extra else "")

@@ -87,6 +87,9 @@ def plan_bench(
                 x_key=t.data.x_key if t.data else "x",
                 y_key=t.data.y_key if t.data else None,
                 reference_key=t.data.reference_key if t.data else None,
+                columns=t.data.columns if t.data else None,
+                label=t.data.label if t.data else None,
+                label_names=t.labels,
                 task=t.task,
             ),
         )

@@ -60,7 +60,7 @@ def combine_rounds(results: list[dict[str, Any]], *, batch: int) -> dict[str, An
         return bad[0] if bad else results[0]
     import statistics
 
-    from edgekit.bench.stats import KEEP_SAMPLES, summarize, thin
+    from edgekit.bench.stats import KEEP_SAMPLES, summarize, thin, throughput
 
     per = KEEP_SAMPLES // len(results)
     samples = [v for r in results for v in thin(r["samples_ms"], per).tolist()]
@@ -68,7 +68,7 @@ def combine_rounds(results: list[dict[str, Any]], *, batch: int) -> dict[str, An
     out = dict(results[0])  # accuracy and parity come from the first round
     out.update(
         latency_ms=lat,
-        throughput_per_s=batch * 1000.0 / lat["mean"] if lat["mean"] > 0 else None,
+        throughput_per_s=throughput(lat, batch),
         init_ms=statistics.median(r["init_ms"] for r in results),
         first_ms=statistics.median(r["first_ms"] for r in results),
         peak_rss_mb=max((r.get("peak_rss_mb") or 0.0) for r in results) or None,

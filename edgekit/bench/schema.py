@@ -4,7 +4,9 @@ A row holds the contract's fields in the contract's order, plus some additions:
 ``accuracy_drop`` (reference accuracy minus this artifact's, in percentage points), ``runs``
 (how many calls were timed), ``rounds`` (in how many processes, ``bench --repeat``), ``path``
 (the artifact as given) and ``samples_ms`` (up to 2000 raw per-call latencies, evenly spaced
-in time, one equal segment per round) that ``compare`` and ``report`` use.
+in time, one equal segment per round) that ``compare`` and ``report`` use, and ``unstable``
+(``true`` when the latency spread is too large to trust one number: p95/p50 above 2 or
+std/mean above 0.5; computed from ``latency_ms``, so a file read back is judged the same way).
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ STATUSES = ("ok", "error", "skipped")
 _NUMBERS = ("size_bytes", "init_ms", "first_ms", "throughput_per_s", "peak_rss_mb",
             "max_abs_diff", "accuracy_drop", "runs")  # fmt: skip
 _LATENCY_METRICS = ("min_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+MAX_TAIL_RATIO = 2.0  # p95 / p50 above this: unstable
+MAX_CV = 0.5  # std / mean above this: unstable
+
+
+def spread_is_large(latency_ms: dict[str, float] | None) -> bool:
+    """Whether a latency distribution is too spread out to trust its median alone."""
+    lat = latency_ms or {}
+    p50, p95, mean, std = (lat.get(k) for k in ("p50", "p95", "mean", "std"))
+    tail = p50 is not None and p95 is not None and p50 > 0 and p95 / p50 > MAX_TAIL_RATIO
+    cv = mean is not None and std is not None and mean > 0 and std / mean > MAX_CV
+    return bool(tail or cv)
 
 
 @dataclass
@@ -68,6 +81,11 @@ class BenchRow:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def unstable(self) -> bool:
+        """A measured row whose latency spread is large (see :func:`spread_is_large`)."""
+        return self.ok and spread_is_large(self.latency_ms)
+
     def value(self, metric: str) -> float | None:
         """A budget metric of this row (``p95_ms``, ``size_kb``, ``accuracy``, ...)."""
         if metric in _LATENCY_METRICS:
@@ -79,7 +97,11 @@ class BenchRow:
         return getattr(self, metric, None)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        samples = out.pop("samples_ms")
+        out["unstable"] = self.unstable
+        out["samples_ms"] = samples  # the long list last
+        return out
 
     @classmethod
     def from_json(cls, obj: dict[str, Any], *, where: str = "result") -> BenchRow:

@@ -1,6 +1,7 @@
 """Latency statistics and the noise-aware comparison of two latency distributions.
 
-``summarize`` turns per-call times into the contract's ``latency_ms`` block.
+``summarize`` turns per-call times into the contract's ``latency_ms`` block, ``throughput``
+the median batch time into samples per second.
 ``ratio_of_medians`` compares two runs with a bootstrap that keeps the structure of the noise:
 samples are resampled in blocks of consecutive calls, so slow drifts inside a run (a noisy
 neighbour, frequency scaling) widen the confidence interval instead of passing for a real
@@ -38,6 +39,15 @@ def summarize(samples_ms: ArrayLike) -> dict[str, float]:
         "p99": float(p99),
         "max": float(s.max()),
     }
+
+
+def throughput(latency_ms: dict[str, float], batch: int) -> float | None:
+    """Samples per second at the median batch time: ``batch / p50`` (None for a zero p50).
+
+    The median, not the mean: a few slow calls (a noisy neighbour) must not move it.
+    """
+    p50 = latency_ms["p50"]
+    return batch * 1000.0 / p50 if p50 > 0 else None
 
 
 def thin(samples: ArrayLike, keep: int = KEEP_SAMPLES) -> np.ndarray:

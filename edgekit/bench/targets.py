@@ -3,7 +3,9 @@
 An export directory is read through its ``manifest.json`` (``edgekit.export/1``, through
 :mod:`edgekit.formats.manifest`), whose file names must stay inside the directory. A bare
 artifact file borrows ``manifest.json`` and ``test.npz`` from its own directory when they are
-there. ``--data FILE.npz`` replaces the test data everywhere (:mod:`edgekit.bench.testdata`).
+there. ``--data FILE.npz|FILE.csv`` replaces the test data everywhere
+(:mod:`edgekit.bench.testdata`); a CSV's columns are chosen per artifact from the
+``features`` and ``target`` its manifest (or the run's ``run.json``) records.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.bench.testdata import TestData, check_features, load_test_data
+from edgekit.bench.testdata import TestData, check_features, csv_for_target, load_test_data
 from edgekit.errors import EdgekitError
 from edgekit.fileio import load_json
 from edgekit.formats.manifest import (
@@ -46,6 +48,25 @@ class Target:
     data: TestData | None = None
     input_shape: list[int] | None = None  # from the manifest, -1 for the batch
     extra_files: list[Path] = field(default_factory=list)  # what it needs beside it (C header)
+    # what the manifest or run.json records: feature names, label column, class names
+    features: list[str] | None = None
+    label_column: str | None = None
+    labels: list[str] | None = None
+
+
+def _strings(value: Any) -> list[str] | None:
+    ok = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+    return list(value) if ok else None
+
+
+def _describe_data(target: Target, directory: Path, manifest: dict[str, Any] | None) -> None:
+    """Fill ``features``, ``label_column`` and ``labels`` from the manifest, else run.json."""
+    sources = [manifest or {}, _run_info(directory), _run_info(directory.parent)]
+    for info in sources:
+        target.features = target.features or _strings(info.get("features"))
+        if target.label_column is None and isinstance(info.get("target"), str):
+            target.label_column = info["target"]
+        target.labels = target.labels or _strings(info.get("labels"))
 
 
 def variant_from_name(path: Path) -> str:
@@ -68,7 +89,7 @@ def _target(path: Path, entry: dict[str, Any], manifest: dict[str, Any] | None) 
             f"edgekit benchmarks {', '.join(FORMATS.values())} files"
         )
     inputs = entry.get("inputs") or []
-    return Target(
+    target = Target(
         path=path,
         artifact=path.name,
         format=fmt,
@@ -78,6 +99,8 @@ def _target(path: Path, entry: dict[str, Any], manifest: dict[str, Any] | None) 
         task=(manifest or {}).get("task"),
         input_shape=inputs[0]["shape"] if inputs else None,
     )
+    _describe_data(target, path.parent, manifest)
+    return target
 
 
 def _c_target(directory: Path, manifest: dict[str, Any]) -> Target | None:
@@ -95,7 +118,7 @@ def _c_target(directory: Path, manifest: dict[str, Any]) -> Target | None:
                 f"{directory / MANIFEST_NAME}: lists {path.name}, which does not exist"
             )
     source = paths[-1]
-    return Target(
+    target = Target(
         path=source,
         artifact=source.name,
         format="c",
@@ -106,6 +129,8 @@ def _c_target(directory: Path, manifest: dict[str, Any]) -> Target | None:
         input_shape=first_shape(manifest, "inputs", prefer=info.get("from")),
         extra_files=paths[:-1],
     )
+    _describe_data(target, directory, manifest)
+    return target
 
 
 def _keras_source(directory: Path, manifest: dict[str, Any]) -> Path | None:
@@ -287,6 +312,11 @@ def resolve_targets(
             seen.add(key)
             if user_data is not None:
                 target.data = user_data
+            if target.data is not None and target.data.table is not None:
+                target.data = csv_for_target(
+                    target.data, features=target.features, target=target.label_column,
+                    labels=target.labels, input_shape=target.input_shape,
+                )  # fmt: skip
             if target.data is not None:
                 check_features(target.data, target.input_shape, artifact=target.artifact)
             targets.append(target)

@@ -1,17 +1,22 @@
-"""Test data for bench: a ``.npz`` checked from its headers alone, before anything runs.
+"""Test data for bench: a ``.npz`` or ``.csv``, checked before anything runs.
 
-The parent process reads only the array headers (:func:`edgekit.formats.npz.npz_headers`):
-names, shapes and dtypes. The values are loaded and checked in the measuring child.
+For a ``.npz`` the parent process reads only the array headers
+(:func:`edgekit.formats.npz.npz_headers`): names, shapes and dtypes; the values are loaded
+and checked in the measuring child. A ``.csv`` (:mod:`edgekit.formats.csv_table`) is read
+and checked here, and its columns are chosen per artifact (:func:`csv_for_target`): the
+features the manifest records, or every numeric column but the label.
 """
 
 from __future__ import annotations
 
 import os
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
+from edgekit.formats.csv_table import CsvTable, label_values, read_csv_table, select_columns
 from edgekit.formats.npz import NUMERIC_KINDS, dtype_name, npz_headers
 
 
@@ -25,13 +30,50 @@ class TestData:
     reference_key: str | None
     n: int
     feature_shape: tuple[int, ...]
+    # a .csv: its table, and the feature and label columns chosen for one artifact
+    table: CsvTable | None = None
+    columns: list[str] | None = None
+    label: str | None = None
+
+
+def _load_csv(path: Path, what: str) -> TestData:
+    table = read_csv_table(path, what=what)
+    return TestData(path=path, x_key="x", y_key=None, reference_key=None, n=len(table.rows),
+                    feature_shape=(), table=table)  # fmt: skip
+
+
+def csv_for_target(
+    data: TestData,
+    *,
+    features: Sequence[str] | None,
+    target: str | None,
+    labels: Sequence[str] | None,
+    input_shape: list[int] | None,
+) -> TestData:
+    """``data`` (a ``.csv``) with the columns of one artifact chosen and checked."""
+    assert data.table is not None
+    want = [d for d in (input_shape or [])[1:] if d > 0]
+    n_features = 1
+    for d in want:
+        n_features *= d
+    cols = select_columns(
+        data.table, features=features, target=target, n_features=n_features if want else None
+    )
+    data.table.floats(cols.features)  # every feature cell a number: exit 2 now, not later
+    if cols.label is not None:
+        label_values(data.table, cols.label, labels)
+    shape = tuple(want) if want else (len(cols.features),)
+    return replace(data, columns=cols.features, label=cols.label, feature_shape=shape)
 
 
 def load_test_data(path: str | os.PathLike, *, what: str = "--data") -> TestData:
-    """Check a test-data ``.npz``: ``x`` (or ``x_test``), optional ``y``/``reference``."""
+    """Check test data: a ``.npz`` with ``x`` (or ``x_test``) and optional
+    ``y``/``reference``, or a ``.csv`` (its columns are chosen per artifact)."""
     path = Path(path)
     if not path.is_file():
         raise EdgekitError(f"{path}: no such file")
+    if path.suffix.lower() == ".csv":
+        return _load_csv(path, what)
     if not zipfile.is_zipfile(path):
         raise EdgekitError(f"{path}: not a valid .npz file (not a zip archive)")
     arrays = npz_headers(path)

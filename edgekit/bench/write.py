@@ -1,4 +1,4 @@
-"""Writing a bench result: the JSON and markdown files, and the GitHub Actions step summary."""
+"""Writing a bench result: the JSON, markdown and JUnit files, and the GitHub step summary."""
 
 from __future__ import annotations
 
@@ -16,12 +16,17 @@ def write_outputs(
     *,
     json_path: str | os.PathLike | None = None,
     markdown_path: str | os.PathLike | None = None,
+    junit_path: str | os.PathLike | None = None,
     step_summary: bool = True,
 ) -> list[Path]:
-    """Write the JSON and markdown files atomically; append to ``$GITHUB_STEP_SUMMARY``."""
+    """Write the JSON, markdown and JUnit XML files atomically; append the markdown to
+    ``$GITHUB_STEP_SUMMARY`` when that is set."""
+    from edgekit.bench.ci import junit_xml
+
     writers: list[tuple[str | os.PathLike | None, Callable[[Path], Path]]] = [
         (json_path, lambda p: atomic_write_json(p, result.to_json())),
         (markdown_path, lambda p: atomic_write_text(p, result.markdown())),
+        (junit_path, lambda p: atomic_write_text(p, junit_xml(result))),
     ]
     written = []
     for path, write in writers:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from edgekit.bench import BenchRow
 
 
-@click.command()
+@click.command(short_help="Measure latency, memory and accuracy of artifacts.")
 @click.argument("artifacts", nargs=-1, type=click.Path())
 @click.option(
     "--runtime",
@@ -71,9 +71,20 @@ if TYPE_CHECKING:
     show_default=True,
     help="Seconds one measurement may take before its child process is killed.",
 )
-@click.option("--data", type=click.Path(dir_okay=False), help="Test data .npz (x, y[, reference]).")
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    help="Test data: .npz (x, y[, reference]) or .csv (header row; the feature columns the "
+    "manifest names, or all numeric ones; the label in the manifest's target column) "
+    "[default: the export's test.npz].",
+)
 @click.option("--json", "json_out", metavar="FILE|-", help="Write results as JSON (- for stdout).")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Write a markdown table.")
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False),
+    help="Write JUnit XML: a test case per measurement, budget and baseline check.",
+)
 @click.option(
     "--budget",
     multiple=True,
@@ -97,12 +108,18 @@ def bench(
     batch: str,
     json_out: str | None,
     markdown: str | None,
+    junit: str | None,
     budget: tuple[str, ...],
     **options: Any,
 ) -> None:
     """Measure latency, memory and accuracy of exported artifacts.
 
     Exit code 1 when a measurement fails, a budget is violated or the baseline regresses.
+    Latencies are per call of one batch, shown in ns/µs/ms/s (the JSON keeps milliseconds);
+    samples/s is batch / p50; a p95 marked * has a large spread. One progress line per
+    measurement goes to stderr. Under GitHub Actions (GITHUB_ACTIONS=true) failures are also
+    printed as ::error:: annotations; --junit writes every check as a test case.
+
     On a remote device (--device ssh://... or NAME) the files are copied to a temporary
     directory there, measured by the device's edgekit and removed; budgets and the baseline
     are checked here.
@@ -116,14 +133,16 @@ def bench(
       edgekit bench export/ --baseline main.json --max-regression 10
       edgekit bench export/ --device ssh://pi@raspberrypi.local --budget "int8:p95_ms<=2"
     """
-    from edgekit.bench import run_bench, write_outputs
+    from edgekit.bench import github_annotations, run_bench, write_outputs
+    from edgekit.bench.ci import in_github_actions
+    from edgekit.tables import latency
 
     to_stdout = json_out == "-"
     err = to_stdout  # stdout carries nothing but the JSON then
 
     def progress(row: BenchRow, index: int, total: int) -> None:
         lat = row.latency_ms or {}
-        what = f"p50 {lat['p50']:.4g} ms" if row.ok else row.error
+        what = f"p50 {latency(lat.get('p50'))}" if row.ok else row.error
         click.echo(
             f"[{index + 1}/{total}] {row.artifact} {row.runtime} {row.device} "
             f"threads={row.threads} batch={row.batch}: {row.status}, {what}",
@@ -138,53 +157,99 @@ def bench(
         on_row=progress,
         **options,
     )
-    write_outputs(result, json_path=None if to_stdout else json_out, markdown_path=markdown)
+    write_outputs(
+        result,
+        json_path=None if to_stdout else json_out,
+        markdown_path=markdown,
+        junit_path=junit,
+    )
     click.echo(result.table(), err=err)
     if to_stdout:
         import json
 
         click.echo(json.dumps(result.to_json(), indent=2))
+    if in_github_actions():
+        for line in github_annotations(result):
+            click.echo(line, err=err)
     if not result.passed:
         raise CheckFailed(result.problems())
 
 
-@click.command()
+@click.command(short_help="Compare two bench JSON files; exit 1 on a regression.")
 @click.argument("base", type=click.Path())
 @click.argument("new", type=click.Path())
-@click.option("--max-regression", type=float, default=10.0, show_default=True, metavar="PCT")
-def compare(base: str, new: str, max_regression: float) -> None:
+@click.option(
+    "--max-regression",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="PCT",
+    help="Median-latency slowdown (beyond the noise) that fails.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option(
+    "--markdown", type=click.Path(dir_okay=False), help="Also write the table as markdown."
+)
+def compare(
+    base: str, new: str, max_regression: float, as_json: bool, markdown: str | None
+) -> None:
     """Compare two bench JSON files; exit 1 on a significant regression.
 
-    A row regresses when the bootstrap 95% confidence interval of its median-latency ratio
-    lies entirely above 1 + PCT/100 (noise does not flag; a real slowdown does).
+    Each row's verdict comes from the bootstrap 95% confidence interval of its
+    median-latency ratio new/base: regression (entirely above 1 + PCT/100: exit 1), slower
+    or faster (a real change within the allowance), same, or noise (too spread out to say).
+    Accuracy (or MAE), size and peak memory changes are shown beside it.
 
     \b
-    Example:
+    Examples:
       edgekit compare main.json pr.json --max-regression 10
+      edgekit compare main.json pr.json --json > comparison.json
+      edgekit compare main.json pr.json --markdown comparison.md
     """
-    from edgekit.bench import compare as compare_api
+    from edgekit.bench import compare_report, comparison_annotations
+    from edgekit.bench.ci import in_github_actions
 
-    result = compare_api(base, new, max_regression=max_regression)
-    click.echo(result.table())
+    report = compare_report(base, new, max_regression=max_regression, markdown_path=markdown)
+    result = report.comparison
+    if as_json:
+        import json
+
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(result.table())
+    if in_github_actions():
+        for line in comparison_annotations(result):
+            click.echo(line, err=as_json)
     if not result.passed:
         raise CheckFailed(result.summary())
 
 
-@click.command()
+@click.command(short_help="Plot a bench JSON file and write a report.")
 @click.argument("bench_json", type=click.Path())
-@click.option("--out", type=click.Path(file_okay=False), help="Output directory for the plots.")
-def report(bench_json: str, out: str | None) -> None:
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Output directory [default: BENCH_JSON's directory + /report].",
+)
+@click.option(
+    "--html",
+    is_flag=True,
+    help="Also write report.html: one self-contained file (tables, plots inlined).",
+)
+def report(bench_json: str, out: str | None, html: bool) -> None:
     """Plot a bench JSON file (PNG) and write a markdown report beside the plots.
 
-    Writes report.md, latency.png (latency distribution per artifact) and tradeoff.png
-    (accuracy vs size vs p50) into --out (default: BENCH_JSON's directory + /report).
+    Writes report.md, latency.png (latency distribution per measurement, log axis in µs)
+    and tradeoff.png (accuracy vs size, coloured by p50) into --out; with --html also
+    report.html, which holds the tables and both plots in one file to share.
 
     \b
-    Example:
+    Examples:
       edgekit report bench.json --out report/
+      edgekit report bench.json --out report/ --html
     """
     from edgekit.report import write_report
 
-    written = write_report(bench_json, out=out)
+    written = write_report(bench_json, out=out, html=html)
     for path in written:
         click.echo(str(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 
-@click.command()
+@click.command(short_help="Compare quantized artifacts with Keras, layer by layer.")
 @click.argument("target", metavar="EXPORT_DIR|ARTIFACT", type=click.Path())
 @click.option("--variant", help="Diagnose only this variant (int8, int16x8, onnx-static, ...).")
 @click.option(

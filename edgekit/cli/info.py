@@ -7,7 +7,7 @@ import click
 from edgekit.errors import CheckFailed, EdgekitError
 
 
-@click.command()
+@click.command(short_help="Show an artifact's tensors, ops, parameters and MACs.")
 @click.argument("artifact", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def inspect(artifact: str, as_json: bool) -> None:
@@ -28,7 +28,7 @@ def inspect(artifact: str, as_json: bool) -> None:
         click.echo(info.text())
 
 
-@click.command()
+@click.command(short_help="Estimate MACs, RAM, flash and latency on a device.")
 @click.argument("artifact", required=False, type=click.Path())
 @click.option("--target", help="A target from the catalog (see --list-targets).")
 @click.option("--list-targets", is_flag=True, help="List the known targets.")
@@ -73,22 +73,29 @@ def estimate(artifact: str | None, target: str | None, list_targets: bool, as_js
         raise CheckFailed(f"{result.artifact} does not fit {target}: {' and '.join(parts)}")
 
 
-@click.command()
-def env() -> None:
+@click.command(short_help="Print versions, CPU and GPUs, for bug reports.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema edgekit.env/1).")
+def env(as_json: bool) -> None:
     """Print versions, CPU and GPUs, for bug reports.
 
     \b
-    Example:
+    Examples:
       edgekit env
+      edgekit env --json
     """
     from edgekit.envinfo import environment, nvidia_gpus, onnxruntime_providers
 
     info = environment()
+    gpus, providers = nvidia_gpus(), onnxruntime_providers()
+    if as_json:
+        import json
+
+        doc = {"schema": "edgekit.env/1", **info, "gpus": gpus, "onnxruntime_providers": providers}
+        click.echo(json.dumps(doc, indent=2))
+        return
     for key in ("python", "system", "machine", "cpu", "cores", "memory_mb"):
         click.echo(f"{key:12} {info[key]}")
-    click.echo(f"{'gpus':12} {', '.join(nvidia_gpus()) or 'none found (nvidia-smi)'}")
-    click.echo(
-        f"{'ort EPs':12} {', '.join(onnxruntime_providers()) or 'onnxruntime not installed'}"
-    )
+    click.echo(f"{'gpus':12} {', '.join(gpus) or 'none found (nvidia-smi)'}")
+    click.echo(f"{'ort EPs':12} {', '.join(providers) or 'onnxruntime not installed'}")
     for name, version in info["versions"].items():
         click.echo(f"{name:12} {version}")

@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 @click.option("--hidden", help="Hidden layer sizes, e.g. 128,64.")
 @click.option("--activation", help="Hidden activation (relu, tanh, ...).")
 @click.option("--dropout", type=float, help="Dropout after each hidden layer.")
-@click.option("--epochs", type=int)
-@click.option("--batch-size", type=int)
-@click.option("--learning-rate", type=float)
-@click.option("--optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]))
+@click.option("--epochs", type=int, help="Training epochs (default 30, or the recipe's).")
+@click.option("--batch-size", type=int, help="Samples per training step (default 32).")
+@click.option("--learning-rate", type=float, help="Optimizer learning rate (default 0.001).")
+@click.option(
+    "--optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]), help="Optimizer (default adam)."
+)
 @click.option("--val-split", type=float, help="Fraction of the training data for validation.")
 @click.option(
     "--test-split",
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     metavar="PATIENCE",
     help="Stop after PATIENCE epochs without val_loss improvement; restores the best weights.",
 )
-@click.option("--seed", type=int)
+@click.option("--seed", type=int, help="Seed for splits, weights and shuffling (default 0).")
 @click.option(
     "--distribute",
     type=click.Choice(["none", "mirrored", "multi-worker"]),
@@ -84,7 +86,7 @@ def _run_summary(run: Run) -> str:
     )
 
 
-@click.command()
+@click.command(short_help="Export a run or a model to TFLite, ONNX and C.")
 @click.argument("source", required=False, type=click.Path())
 @click.option(
     "--tflite", is_flag=True, help="Export TensorFlow Lite (the default when nothing is chosen)."
@@ -109,7 +111,13 @@ def _run_summary(run: Run) -> str:
 @click.option(
     "--c-prefix", default="edgekit", show_default=True, help="Prefix of the generated C names."
 )
-@click.option("--calibration-samples", type=int, default=200, show_default=True)
+@click.option(
+    "--calibration-samples",
+    type=int,
+    default=200,
+    show_default=True,
+    help="Calibration inputs for int8, int16x8 and onnx-static.",
+)
 @click.option(
     "--atol",
     type=float,
@@ -158,7 +166,7 @@ def export(
         raise CheckFailed(f"validation failed for {', '.join(result.failed_variants)}")
 
 
-@click.command()
+@click.command(short_help="Train, export and bench the default model.")
 def demo() -> None:
     """Train on the built-in digits dataset, export and print the result table.
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from edgekit.devices.config import DEFAULT_PYTHON, Device
 from edgekit.devices.ssh import SSH, DeviceError, connection_error, last_message
+from edgekit.formats.manifest import MANIFEST_NAME
 
 PREFLIGHT_TIMEOUT = 60.0
 CLEANUP_TIMEOUT = 30.0
@@ -104,9 +105,9 @@ def stage(targets: Sequence[Any], user_data: Path | None, root: Path) -> Staged:
             groups[key] = f"d{len(groups)}"
             folder = root / groups[key]
             folder.mkdir()
-            manifest = target.path.parent / "manifest.json"
+            manifest = target.path.parent / MANIFEST_NAME
             if manifest.is_file():
-                nbytes += _link(manifest, folder / "manifest.json")
+                nbytes += _link(manifest, folder / MANIFEST_NAME)
             if data is not None:
                 nbytes += _link(Path(data), folder / "test.npz")
         folder = root / groups[key]
@@ -164,8 +165,9 @@ class RemoteSession:
         if self.remote_edgekit is None:
             raise DeviceError(
                 f"{self.label}: edgekit is not installed for {self.python} there; install the "
-                f"core package on the device: {self.python} -m pip install edgekit (it needs "
-                "no TensorFlow)"
+                "core wheel built from your checkout (pip wheel --no-deps -w dist .), copied "
+                f"there: {self.python} -m pip install edgekit-*.whl (the package index's "
+                "'edgekit' is an unrelated project; no TensorFlow needed)"
             )
         version = tuple(int(p) for p in self.remote_python_version.split(".")[:2])
         if version < MIN_PYTHON:

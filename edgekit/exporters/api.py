@@ -208,6 +208,8 @@ def export(
             "schema": MANIFEST_SCHEMA,
             "task": task,
             "labels": src.labels,
+            "features": src.features,
+            "target": src.target,
             "source": {"file": src.model_path.name, "sha256": model_digest(src.model_path)},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "edgekit": __version__,

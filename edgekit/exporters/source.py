@@ -36,6 +36,8 @@ class Source:
     test: dict[str, np.ndarray] | None
     calibration: np.ndarray | None
     default_out: Path
+    features: list[str] | None = None  # input feature names, in order (tabular runs)
+    target: str | None = None  # the label column they were trained against
 
 
 def resolve_source(source: str | Path | Run | None) -> Source:
@@ -62,6 +64,8 @@ def resolve_source(source: str | Path | Run | None) -> Source:
                 else None
             ),
             default_out=run.directory / "export",
+            features=run.info.get("features"),
+            target=run.info.get("target"),
         )
     path = Path(source)
     if not path.exists():

@@ -6,6 +6,7 @@ module             format
 ``manifest``       ``manifest.json`` (``edgekit.export/1``): schema, writer, the one reader
 ``run_dir``        a run directory and its ``run.json`` (``edgekit.run/1``): :class:`Run`
 ``npz``            ``.npz`` headers read without numpy; loading without pickles
+``csv_table``      CSV inputs (``predict``, ``bench --data``): header, numeric columns
 ``keras_file``     ``.keras`` files loaded in safe mode (no Lambda code runs)
 ``tflite_graph``   the TFLite flatbuffer, read through the schema that ships with LiteRT
 ``onnx_wire``      the ONNX protobuf wire format, decoded without the ``onnx`` package

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,11 +68,27 @@ def _is_chief() -> bool:
     return "chief" not in cluster and task.get("type") == "worker" and task.get("index", 0) == 0
 
 
+def _check_writable(out: Path) -> None:
+    """Fail before training, not after it, when the run directory cannot be written: a
+    probe directory is made (and removed) in the nearest existing parent."""
+    parent = out.parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EdgekitError(f"cannot write to {parent}: not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=existing))
+    except OSError as err:
+        raise EdgekitError(f"cannot write to {parent}: {err.strerror or err}") from err
+
+
 def _run_dir(config: TrainConfig, ds: Dataset) -> Path:
     if config.out:
         out = Path(config.out)
         if out.exists() and not config.force:
             raise EdgekitError(f"{out} already exists; pass --force to overwrite it")
+        _check_writable(out)
         return out
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = DEFAULT_RUNS_DIR / f"{config.name or ds.name}-{stamp}"
@@ -126,7 +143,7 @@ def train_from_config(config: TrainConfig) -> Run:
         seconds = time.perf_counter() - start
         test_metrics = evaluate(model, splits.x_test, splits.y_test, ds.task)
     else:
-        history, seconds, test_metrics = _fit(model, splits, config)
+        history, seconds, test_metrics = _fit(model, splits, config, ds)
     epochs_run = len(history.get("loss", []))
     info = _run_info(config, ds, splits, model, test_metrics, epochs_run, seconds)
     if not chief:
@@ -144,17 +161,36 @@ def _in_runs_dir(out: Path) -> bool:
     return out.resolve().parent == DEFAULT_RUNS_DIR.resolve()
 
 
-def _fit(model, splits: Splits, config: TrainConfig):
-    """Keras ``fit`` (single device or MirroredStrategy), then evaluation on the test split."""
+def _fit(model, splits: Splits, config: TrainConfig, ds: Dataset):
+    """Keras ``fit`` (single device or MirroredStrategy), then evaluation on the test split.
+
+    On a terminal Keras draws its progress bars; otherwise (a log, a pipe) plain lines say
+    what is trained, how each epoch went and what early stopping did
+    (:mod:`edgekit.trainer.progress`).
+    """
+    from edgekit.trainer import progress
+
     keras = require("keras")
-    callbacks = []
+    callbacks: list = []
+    stopper = None
     if config.early_stopping:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.early_stopping, restore_best_weights=True
-            )
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.early_stopping, restore_best_weights=True
         )
-    verbose = 1 if sys.stdout.isatty() else 0
+        callbacks.append(stopper)
+    terminal = sys.stdout.isatty()
+    verbose = 1 if terminal else 0
+    if not terminal:
+        lines = progress.header(
+            dataset=ds.name, task=ds.task, n_train=len(splits.x_train),
+            n_val=len(splits.x_val), n_test=len(splits.x_test), input_shape=ds.input_shape,
+            model=model, hidden=config.hidden, activation=config.activation,
+            epochs=config.epochs, batch_size=config.batch_size, optimizer=config.optimizer,
+            learning_rate=config.learning_rate, early_stopping=config.early_stopping,
+        )  # fmt: skip
+        for line in lines:
+            progress.echo(line)
+        callbacks.append(progress.epoch_lines(config.epochs))
     start = time.perf_counter()
     history = model.fit(
         splits.x_train,
@@ -167,6 +203,10 @@ def _fit(model, splits: Splits, config: TrainConfig):
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
+    if stopper is not None and not terminal:
+        epochs_run = len(history.history.get("loss", []))
+        progress.echo(progress.early_stopping_line(stopper, epochs_run=epochs_run,
+                                                   epochs=config.epochs))  # fmt: skip
     scores = model.evaluate(
         splits.x_test,
         splits.y_test,
@@ -190,6 +230,9 @@ def _run_info(config, ds: Dataset, splits: Splits, model, test_metrics, epochs_r
         "name": config.name or ds.name,
         "task": ds.task,
         "labels": ds.labels,
+        # tabular data: the feature columns in the model's order and the label column
+        "features": ds.meta.get("features"),
+        "target": ds.meta.get("target"),
         "dataset": {
             "name": ds.name,
             "source": ds.source,

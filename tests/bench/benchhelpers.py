@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import BENCH_HIDDEN as HIDDEN  # noqa: F401
 from tests.conftest import cli, run_cli  # noqa: F401  (re-exported for the bench tests)
 
-HIDDEN = 16
 FEATURES = 64  # digits: 8x8 images
 CLASSES = 10
 # Keep the bench quick in tests: a handful of timed calls, no minimum time.

@@ -95,7 +95,7 @@ def test_every_metric(expr, value, passed):
     assert check.passed is passed
 
 
-def test_scoped_budget_and_violation_table():
+def test_scoped_budget_and_violation_table():  # the value has its unit now: "2.50 ms"
     rows = [make_row("float32"), make_row("int8", latency_ms={"p95": 2.5})]
     checks = check_budgets([parse_budget("int8:p95_ms<=2"), parse_budget("p95_ms<=3")], rows)
     assert [(c.row.variant, c.passed) for c in checks] == [
@@ -108,7 +108,30 @@ def test_scoped_budget_and_violation_table():
     assert table.splitlines()[0].split() == ["budget", "artifact", "runtime", "threads", "batch",
                                              "value"]  # fmt: skip
     assert table.splitlines()[2].split() == ["int8:p95_ms<=2", "model.int8.tflite", "tflite",
-                                             "1", "1", "2.5"]  # fmt: skip
+                                             "1", "1", "2.50", "ms"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("expr", "value", "passed"),
+    [("mae<=0.2", 0.15, True), ("rmse<0.2", 0.25, False), ("int8:mae<0.1", 0.15, False)],
+)
+def test_regression_metrics(expr, value, passed):
+    row = make_row("int8", metrics={"mae": 0.15, "rmse": 0.25}, accuracy_drop=None)
+    (check,) = check_budgets([parse_budget(expr)], [row])
+    assert (check.value, check.passed) == (pytest.approx(value), passed)
+    assert "mae" in METRICS and "rmse" in METRICS
+    # a classification row has no MAE: the budget is violated, "not measured"
+    (check,) = check_budgets([parse_budget("mae<=1")], [make_row()])
+    assert (check.value, check.passed) == (None, False)
+
+
+def test_violation_values_are_shown_in_their_units():
+    rows = [make_row("int8", latency_ms={"p95": 0.0123}, throughput_per_s=1234567.0)]
+    budgets = [parse_budget("p95_ms<=0.01"), parse_budget("throughput_per_s>=2e6"),
+               parse_budget("size_kb<=5")]  # fmt: skip
+    lines = violations_table(check_budgets(budgets, rows)).splitlines()
+    assert [line.split()[-2:] for line in lines[2:]] == [["12.3", "µs"], ["1", "1,234,567"],
+                                                         ["1", "10"]]  # fmt: skip
 
 
 def test_unmeasured_metric_fails_and_rows_that_did_not_run_are_not_judged():

@@ -10,7 +10,8 @@ import sys
 import time
 
 import pytest
-from benchhelpers import run_edgekit
+
+from tests.bench.benchhelpers import run_edgekit
 
 HEAVY = ("tensorflow", "keras", "tf2onnx", "matplotlib", "sklearn", "onnx")
 

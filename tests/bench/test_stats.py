@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from benchhelpers import noisy_run
 
 from edgekit.bench.comparison import compare, compare_rows
 from edgekit.bench.schema import BenchRow
 from edgekit.bench.stats import ratio_of_medians, summarize, thin
+from tests.bench.benchhelpers import noisy_run
 
 
 def test_summarize_exact_values():
@@ -74,8 +74,31 @@ def test_compare_rows_verdicts():
     assert slow.verdict == "regression" and slow.method == "bootstrap" and slow.failed
     fast = compare_rows(base, row(noisy_run(1, scale=0.6)), max_regression=10)
     assert fast.verdict == "faster" and not fast.failed
-    # A 30% slowdown within a 50% allowance passes.
-    assert compare_rows(base, row(noisy_run(1, scale=1.3)), max_regression=50).verdict == "same"
+    # A 30% slowdown within a 50% allowance passes, and is shown as what it is (it was "same").
+    within = compare_rows(base, row(noisy_run(1, scale=1.3)), max_regression=50)
+    assert within.verdict == "slower" and not within.failed
+    # A significant 20% speed-up within a 30% allowance is "faster" (it was "same").
+    assert compare_rows(base, row(noisy_run(1, scale=0.8)), max_regression=30).verdict == "faster"
+    # Too few samples to tell a 10% allowance from the noise: "noise", which does not fail.
+    few = compare_rows(row(noisy_run(0, n=12)), row(noisy_run(1, n=12)), max_regression=10)
+    assert few.verdict == "noise" and not few.failed and few.low < 1 / 1.1
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "verdict"),
+    [
+        (1.12, 1.30, "regression"),  # entirely beyond the allowance
+        (1.02, 1.15, "slower"),  # a real slowdown, not entirely beyond the allowance
+        (0.70, 0.95, "faster"),
+        (0.95, 1.05, "same"),  # holds 1, within the allowance on both sides
+        (0.97, 1.20, "noise"),  # holds 1, but could be a regression
+        (0.80, 1.02, "noise"),  # holds 1, but could be a large speed-up
+    ],
+)
+def test_latency_verdicts_from_the_interval(low, high, verdict):
+    from edgekit.bench.comparison import latency_verdict
+
+    assert latency_verdict((low + high) / 2, low, high, 1.10) == verdict
 
 
 def test_compare_rows_without_samples_falls_back_to_p50():
@@ -144,6 +167,7 @@ def test_combine_rounds():
     assert (out["rounds"], out["runs"], len(out["samples_ms"])) == (3, 15000, 1998)
     assert (out["init_ms"], out["peak_rss_mb"], out["metrics"]) == (11.0, 92.0, {"accuracy": 0.9})
     assert out["latency_ms"] == summarize(out["samples_ms"])
-    assert out["throughput_per_s"] == pytest.approx(4000 / out["latency_ms"]["mean"])
+    # samples/s at the median batch time (it was batch / mean, which a few spikes pull down)
+    assert out["throughput_per_s"] == pytest.approx(4000 / out["latency_ms"]["p50"])
     failed = {"status": "error", "error": "killed by signal SIGSEGV"}
     assert combine_rounds([rounds[0], failed], batch=1) == failed

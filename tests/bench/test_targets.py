@@ -7,11 +7,11 @@ import os
 
 import numpy as np
 import pytest
-from benchhelpers import cli, manifest, write_manifest
 
 from edgekit.bench.targets import resolve_targets, variant_from_name
 from edgekit.bench.testdata import load_test_data
 from edgekit.errors import EdgekitError
+from tests.bench.benchhelpers import cli, manifest, write_manifest
 
 AUTO = {"tflite", "onnxruntime"}
 

@@ -76,7 +76,7 @@ def test_mnist_without_a_copy_names_the_ways_to_provide_one(tmp_path, monkeypatc
 def test_shared_mnist_file_if_present():
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist.npz"
+    path = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "mnist.npz"
     if not path.is_file():
         pytest.skip("the shared MNIST copy is not beside this checkout")
     ds = load_dataset(str(path))

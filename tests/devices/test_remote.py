@@ -257,6 +257,8 @@ def test_remote_edgekit_missing(sshd, model, tmp_path_factory):
     assert (code, err) == (
         2,
         f"edgekit: error: {sshd.url}: edgekit is not installed for {python} there; install the "
-        f"core package on the device: {python} -m pip install edgekit (it needs no TensorFlow)\n",
+        "core wheel built from your checkout (pip wheel --no-deps -w dist .), copied there: "
+        f"{python} -m pip install edgekit-*.whl (the package index's 'edgekit' is an unrelated "
+        "project; no TensorFlow needed)\n",
     )
     assert _leftovers(sshd) == []

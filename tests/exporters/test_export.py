@@ -151,6 +151,7 @@ def test_integer_variants_keep_features_of_very_different_scales(tmp_path):
     )  # fmt: skip
     assert code == 0, out + err
     manifest = load_manifest(tmp_path / "e")
+    assert (manifest["features"], manifest["target"]) == (["a", "b", "c", "d"], "value")
     by_variant = {a["variant"]: a for a in manifest["artifacts"]}
     for variant in ("int8", "int16x8", "onnx-static"):
         validation = by_variant[variant]["validation"]

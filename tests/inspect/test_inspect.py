@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from benchhelpers import CLASSES, FEATURES, HIDDEN, cli
 
 from edgekit.errors import EdgekitError
 from edgekit.inspect import inspect_artifact
+from tests.bench.benchhelpers import CLASSES, FEATURES, HIDDEN, cli
 
 # digits MLP: 64 -> 16 -> 10
 PARAMS = FEATURES * HIDDEN + HIDDEN + HIDDEN * CLASSES + CLASSES

@@ -6,11 +6,12 @@ import json
 import sys
 
 import pytest
-from benchhelpers import FAST, cli
 
 from edgekit.bench import run_bench
+from edgekit.bench.schema import BenchRow
 from edgekit.errors import MissingExtraError
 from edgekit.report import write_report
+from tests.bench.benchhelpers import FAST, cli
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -101,3 +102,53 @@ def test_regression_rows_report_mae_and_rmse(regression_export):
     assert out.split("budget violations:\n")[1].splitlines()[2].split()[-2:] == [
         "not", "measured"
     ]  # fmt: skip
+
+
+def test_report_html_is_one_self_contained_file(bench_json, tmp_path):
+    import base64
+    import re
+
+    code, out, err = cli("report", str(bench_json), "--out", str(tmp_path / "r"), "--html")
+    assert code == 0, err
+    assert out.split()[-1] == str(tmp_path / "r" / "report.html")
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<tr>") == 1 + 6
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 2 and all(base64.b64decode(i).startswith(PNG) for i in images)
+    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from elsewhere
+    assert "Fastest per sample: " in page and " µs" in page
+
+
+def _timed_row(batch: int, p50_ms: float, artifact: str = "m.tflite") -> BenchRow:
+    return BenchRow(artifact=artifact, format="tflite", variant="float32", runtime="tflite",
+                    device="cpu", threads=2, batch=batch, size_bytes=1000,
+                    latency_ms={"p50": p50_ms, "p95": p50_ms * 1.1, "mean": p50_ms, "std": 0.0},
+                    metrics={"accuracy": 1.0}, throughput_per_s=batch * 1000 / p50_ms)  # fmt: skip
+
+
+def test_fastest_per_sample_divides_by_the_batch():
+    from edgekit.report.markdown import fastest_per_sample, report_markdown
+
+    rows = [_timed_row(1, 0.01), _timed_row(32, 0.1, "big.tflite")]
+    assert fastest_per_sample(rows) == (
+        "Fastest per sample: big.tflite on tflite (cpu), 3.13 µs per sample (p50 100 µs per "
+        "call of batch 32, 2 threads)."
+    )  # it said "p50 0.1 ms at batch 32": a per-batch time
+    md = report_markdown(rows, {"cpu": "x", "cores": 2, "python": "3"}, source="b.json")
+    assert "| m.tflite | float32 | tflite | cpu | 2 | 1 | ok | 1000 B | 10.0 µs | 11.0 µs |" in md
+    assert "| 100,000 | 100.00% |" in md  # samples/s, accuracy in percent
+
+
+def test_plot_axes_are_labelled_and_capped():
+    from edgekit.report.plots import _log_axis_us, _span, figure, nice_ticks
+
+    assert nice_ticks(1.53, 1.6) == [1.0, 2.0]
+    assert nice_ticks(2.4, 4.7) == [2.0, 3.0, 4.0, 5.0]  # a narrow range: more than one tick
+    assert nice_ticks(3.0, 480.0)[0] == 2.0 and nice_ticks(3.0, 480.0)[-1] == 500.0
+    ax = figure(4, 3).add_subplot()
+    _log_axis_us(ax, 6.46, 11.4)
+    labels = [ax.xaxis.get_major_formatter()(t, i) for i, t in enumerate(ax.get_xticks())]
+    assert labels == ["6", "7", "8", "9", "10", "20"]
+    assert _span([96.9, 100.0], cap=100.0)[1] == 100.0  # accuracy never beyond 100%
+    low, high = _span([0.12, 0.2], cap=None)
+    assert low < 0.12 and high > 0.2

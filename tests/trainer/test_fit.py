@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,7 @@ def test_bad_input_as_a_subprocess_has_no_traceback(bad_files):
     assert proc.stderr == "edgekit: error: ragged.csv: line 3 has 2 fields, the header has 3\n"
 
 
+@pytest.mark.slow
 def test_interrupted_training_leaves_no_run_directory(tmp_path):
     import signal
     import subprocess
@@ -288,7 +290,12 @@ def test_interrupted_training_leaves_no_run_directory(tmp_path):
         text=True,
         cwd=tmp_path,
     )
-    time.sleep(12)  # TensorFlow loads in ~4 s; 2000 epochs take minutes: this lands mid-fit
+    # Off a terminal, training prints one line per epoch: the first one means it is mid-fit
+    # (2000 epochs take minutes), with no guessed sleep.
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    while not proc.stdout.readline().startswith("epoch 1/"):
+        assert proc.poll() is None and time.monotonic() < deadline, "no epoch line"
     assert proc.poll() is None, "training ended before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -298,22 +305,47 @@ def test_interrupted_training_leaves_no_run_directory(tmp_path):
     assert list(Path(tmp_path).iterdir()) == []
 
 
-def test_no_progress_bar_when_not_on_a_terminal(tmp_path):
+def test_plain_progress_lines_when_not_on_a_terminal(tmp_path):
+    """Not a terminal (a CI log, a pipe): no progress bars, but a header, a line per epoch and
+    the early-stopping outcome as they happen (it printed only the 2 summary lines, at the
+    end: changed on purpose)."""
     proc = run_cli(
-        "train",
-        "--dataset",
-        "synthetic",
-        "--hidden",
-        "4",
-        "--epochs",
-        "2",
-        "--out",
-        "q",
-        cwd=tmp_path,
-    )
+        "train", "--dataset", "synthetic", "--hidden", "4", "--epochs", "2",
+        "--early-stopping", "3", "--out", "q", cwd=tmp_path,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("trained synthetic: binary, ")
-    assert lines[1] == f"run directory: {(tmp_path / 'q').resolve()}"
+    assert len(lines) == 8, proc.stdout
+    assert lines[0] == "dataset synthetic (binary): 720 train, 80 validation, 200 test samples"
+    assert lines[1] == "model: input 20 -> 4 relu -> 1 sigmoid; 89 parameters"
+    assert lines[2] == (
+        "training: up to 2 epochs, batch 32, adam (learning rate 0.001), early stopping "
+        "(patience 3)"
+    )
+    for i, line in enumerate(lines[3:5], start=1):
+        assert re.fullmatch(
+            rf"epoch {i}/2: loss \d\.\d{{4}}, accuracy \d\.\d{{4}}, val_loss \d\.\d{{4}}, "
+            r"val_accuracy \d\.\d{4} \(\d+\.\d s\)",
+            line,
+        ), line
+    assert re.fullmatch(
+        r"early stopping: not triggered in 2 epochs; best val_loss \d\.\d{4} at epoch \d", lines[5]
+    ), lines[5]
+    assert lines[6].startswith("trained synthetic: binary, ")
+    assert lines[7] == f"run directory: {(tmp_path / 'q').resolve()}"
     assert proc.stderr == ""
+    assert "\x08" not in proc.stdout and "\r" not in proc.stdout  # no progress bar drawn
+
+
+def test_run_json_records_the_csv_features_and_target(tmp_path):
+    regression_csv(tmp_path / "r.csv", n=60)
+    run = edgekit.train(dataset="r.csv", hidden=[4], epochs=1, out="reg")
+    assert run.info["features"] == ["a", "b", "c", "d"] and run.info["target"] == "value"
+    digits = edgekit.train(dataset="synthetic", hidden=[4], epochs=1, out="syn")
+    assert digits.info["features"] is None and digits.info["target"] is None
+
+
+def test_an_unwritable_run_directory_fails_before_training(tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, out, err = cli("train", "--dataset", "synthetic", "--epochs", "1", "--out", "file/run")
+    assert (code, out, err) == (2, "", "edgekit: error: cannot write to file: not a directory\n")
