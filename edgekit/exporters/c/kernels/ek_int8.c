@@ -222,11 +222,10 @@ static void ek_softmax(const int8_t *x, int n, const float *table, float out_sca
 }
 /* ek:end */
 
-/* ek:section quantize uses clamp */
-/* round(x / scale) + zero_point with ties to even, clamped to int8 (as edgekit's runners) */
-static int8_t ek_quantize(float x, float scale, int32_t zero_point)
+/* ek:section round_even */
+/* v rounded to the nearest integer, ties to even (as numpy and edgekit's runners round) */
+static int32_t ek_round_even(float v)
 {
-    float v = x / scale;
     int32_t i;
     float r;
     if (v != v) {
@@ -240,30 +239,24 @@ static int8_t ek_quantize(float x, float scale, int32_t zero_point)
     } else if (r < -0.5f || (r == -0.5f && (i & 1))) {
         --i;
     }
-    return ek_clamp(i + zero_point, -128, 127);
+    return i;
 }
 /* ek:end */
 
-/* ek:section quantize_feature uses clamp */
-/* round(x / scale + zero_point) with ties to even, clamped to int8: the raw features' input
-   quantization (per feature, zero points need not be integers) as edgekit's runners apply it */
+/* ek:section quantize uses round_even clamp */
+/* round(x / scale) + zero_point, clamped to int8: the .tflite input's own quantization */
+static int8_t ek_quantize(float x, float scale, int32_t zero_point)
+{
+    return ek_clamp(ek_round_even(x / scale) + zero_point, -128, 127);
+}
+/* ek:end */
+
+/* ek:section quantize_feature uses round_even clamp */
+/* round(x / scale + zero_point), clamped to int8: the raw features' input quantization (per
+   feature, zero points need not be integers) as edgekit's runners apply it */
 static int8_t ek_quantize_feature(float x, float scale, float zero_point)
 {
-    float v = x / scale + zero_point;
-    int32_t i;
-    float r;
-    if (v != v) {
-        v = 0.0f;
-    }
-    v = v > 1e9f ? 1e9f : (v < -1e9f ? -1e9f : v);
-    i = (int32_t)v;
-    r = v - (float)i;
-    if (r > 0.5f || (r == 0.5f && (i & 1))) {
-        ++i;
-    } else if (r < -0.5f || (r == -0.5f && (i & 1))) {
-        --i;
-    }
-    return ek_clamp(i, -128, 127);
+    return ek_clamp(ek_round_even(x / scale + zero_point), -128, 127);
 }
 /* ek:end */
 
@@ -278,6 +271,7 @@ void ek_int8_kernels(void)
     (void)ek_mul;
     (void)ek_lut;
     (void)ek_softmax;
+    (void)ek_round_even;
     (void)ek_quantize;
     (void)ek_quantize_feature;
 }
