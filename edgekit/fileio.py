@@ -114,6 +114,22 @@ def atomic_directory(final: str | os.PathLike, *, force: bool = False) -> Iterat
         raise
 
 
+@contextlib.contextmanager
+def scratch_tempdir(path: str | os.PathLike) -> Iterator[Path]:
+    """Make ``path`` the default temporary directory while the body runs (libraries that
+    call ``tempfile.mkdtemp()``, as Keras's saving does, then leave nothing in ``$TMPDIR`` when
+    interrupted: ``path`` lives inside a directory edgekit removes), then remove it."""
+    path = Path(path)
+    path.mkdir()
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(path)
+    try:
+        yield path
+    finally:
+        tempfile.tempdir = saved
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -75,3 +75,18 @@ def test_int8_quantize_round_trip():
     np.testing.assert_allclose(info.dequantize(q), [[0.0, 1.0, 68.5]])
     u = TensorInfo("x", [-1, 1], "uint8", {"scale": 0.25, "zero_point": 128})
     np.testing.assert_array_equal(u.quantize(np.array([[-40.0]])), [[0]])
+
+
+def test_scratch_tempdir_catches_library_temporary_files_and_is_removed(tmp_path):
+    """Keras's saving calls tempfile.mkdtemp(); an interrupt there left a tmp* directory in
+    $TMPDIR. Inside scratch_tempdir it lands in a directory edgekit removes."""
+    import tempfile
+
+    from edgekit.fileio import scratch_tempdir
+
+    before = tempfile.gettempdir()
+    with scratch_tempdir(tmp_path / ".scratch") as scratch:
+        made = tempfile.mkdtemp()
+        assert made.startswith(str(scratch))
+    assert not (tmp_path / ".scratch").exists()
+    assert tempfile.gettempdir() == before

@@ -19,7 +19,7 @@ from edgekit._lazy import require
 from edgekit._version import __version__
 from edgekit.data import Dataset, Splits, load_dataset, split_dataset
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_directory, point_symlink
+from edgekit.fileio import atomic_directory, point_symlink, scratch_tempdir
 from edgekit.formats.run_dir import DEFAULT_RUNS_DIR, LATEST, RUN_SCHEMA, Run, open_run
 from edgekit.trainer.config import TrainConfig
 from edgekit.trainer.model import build_model, compile_model
@@ -272,7 +272,8 @@ def _run_info(config, ds: Dataset, splits: Splits, model, test_metrics, epochs_r
 
 
 def _write_run(tmp: Path, model, info: dict, history: dict, splits: Splits, seed: int) -> None:
-    model.save(tmp / "model.keras")
+    with scratch_tempdir(tmp / ".scratch"):  # Keras's own temporary files go with the run's
+        model.save(tmp / "model.keras")
     (tmp / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (tmp / "history.csv").write_text(_history_csv(history), encoding="utf-8")
     _plot_history(history, tmp / "training.png", title=info["name"])
