@@ -147,10 +147,12 @@ def folded_input(path: Path, inputs: BuildInputs) -> dict | None:
     """The raw features' quantization of an integer-input artifact built from the core model
     (its own input quantization is the normalized features'); None when there is nothing to
     fold (no normalization taken out, or a float input that normalizes in float)."""
-    if inputs.affine is None:
+    if inputs.affine is None or path.suffix != ".tflite":  # ONNX inputs here are float
         return None
-    from edgekit.runtime import open_runner
+    from edgekit.formats.tflite_graph import read_tflite
 
-    with open_runner(path) as runner:
-        quantization = runner.inputs[0].quantization
-    return inputs.affine.fold(quantization) if quantization is not None else None
+    graph = read_tflite(path)  # the flatbuffer alone: no interpreter to load
+    tensor = graph.tensors[graph.inputs[0]]
+    if tensor.dtype.startswith("float") or not tensor.scale:
+        return None
+    return inputs.affine.fold({"scale": tensor.scale, "zero_point": tensor.zero_point})

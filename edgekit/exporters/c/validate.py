@@ -20,6 +20,7 @@ from edgekit.errors import EdgekitError
 from edgekit.exporters.c.artifact import CSource
 from edgekit.exporters.c.harness import compile_harness, run_harness
 from edgekit.exporters.c.litert import tflite_int8_outputs
+from edgekit.runtime.base import TensorInfo
 
 
 def compare_int8(got: np.ndarray, want: np.ndarray) -> dict[str, int]:
@@ -92,9 +93,9 @@ def _vs_tflite(
     if tflite is None:
         raise EdgekitError("validating int8 C needs the int8 .tflite model")
     qi = raw_q or c.input_quantization or {}
-    scale = np.asarray(qi["scale"], np.float32)
-    zero_point = np.asarray(qi["zero_point"], np.float32)
-    q = np.clip(np.round(x / scale + zero_point), -128, 127).astype(np.int8)
+    # raw features -> int8 exactly as the runners make them (per tensor or per feature)
+    tensor = TensorInfo(name="input", shape=[-1, c.input_size], dtype="int8", quantization=qi)
+    q = tensor.quantize(x)
     got = run_harness(exe, q, n_out=c.output_size, int8=True)
     same = compare_int8(got, tflite_int8_outputs(tflite, q, kernels="builtin"))
     return {
