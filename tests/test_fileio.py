@@ -23,7 +23,8 @@ def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
 
 def test_atomic_directory_force_replaces_only_when_complete(tmp_path):
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "old").write_text("old")
+    (tmp_path / "out" / "run.json").write_text('{"schema": "edgekit.run/1"}')
+    (tmp_path / "out" / "model.keras").write_text("old")
     with (
         pytest.raises(EdgekitError, match="out already exists; pass --force"),
         atomic_directory(tmp_path / "out"),
@@ -32,7 +33,7 @@ def test_atomic_directory_force_replaces_only_when_complete(tmp_path):
     with pytest.raises(KeyboardInterrupt), atomic_directory(tmp_path / "out", force=True) as tmp:
         (tmp / "new").write_text("new")
         raise KeyboardInterrupt
-    assert (tmp_path / "out" / "old").read_text() == "old"
+    assert (tmp_path / "out" / "model.keras").read_text() == "old"
     with atomic_directory(tmp_path / "out", force=True) as tmp:
         (tmp / "new").write_text("new")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["new"]

@@ -46,6 +46,16 @@ def diagnose(
     """
     from edgekit.diagnose import diagnose as diagnose_api
 
+    if plot is not None:  # a --plot over an input: refused before anything runs
+        from pathlib import Path
+
+        from edgekit.bench.write import bench_inputs
+        from edgekit.fileio import check_output
+
+        export_dir = Path(target) if Path(target).is_dir() else Path(target).parent
+        inputs: list[str | Path] = [*bench_inputs([target, export_dir], data=data)]
+        inputs += [*([model] if model else []), export_dir.parent / "model.keras"]
+        check_output(plot, protect=inputs)
     result = diagnose_api(target, variant=variant, data=data, model=model)
     path = result.save_plot(plot)
     if as_json:

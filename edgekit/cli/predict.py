@@ -42,6 +42,11 @@ def predict(
 
     if threads < 1:
         raise EdgekitError(f"--threads takes an integer >= 1, got {threads}")
+    if out is not None:  # an --out over an input: refused before anything runs
+        from edgekit.fileio import check_output
+        from edgekit.predict.api import input_files
+
+        check_output(out, protect=[artifact, inputs, *input_files(artifact)])
     result = predict_api(artifact, inputs, runtime=runtime, threads=threads)
     if out is not None:
         path = result.write(out)

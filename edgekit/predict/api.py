@@ -14,6 +14,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_text
+from edgekit.formats.manifest import MANIFEST_NAME
 from edgekit.predict.info import ArtifactInfo, artifact_info
 from edgekit.predict.inputs import read_inputs
 
@@ -41,6 +42,13 @@ class Predictions:
     task: str
     info: ArtifactInfo
     rows: list[Prediction] = field(default_factory=list)
+    source: Path | None = None  # the input file
+
+    def inputs(self) -> list[Path]:
+        """What ``predict`` read, which ``write`` must not replace: the artifact, the input
+        file and the manifest or ``run.json`` the labels came from."""
+        return [self.artifact, *([self.source] if self.source else []),
+                *input_files(self.artifact)]  # fmt: skip
 
     def score_names(self) -> list[str]:
         """One name per score column: the class names, or ``score`` / ``value``."""
@@ -79,14 +87,19 @@ class Predictions:
         return format_table(head, body)
 
     def write(self, path: str | os.PathLike) -> Path:
-        """Write the predictions atomically: JSON for a ``.json`` name, CSV otherwise."""
+        """Write the predictions atomically: JSON for a ``.json`` name, CSV otherwise. An
+        ``path`` that is one of :meth:`inputs` is refused; a symlink is written through."""
         path = Path(path)
         as_json = path.suffix.lower() == ".json"
         text = json.dumps(self.to_json(), indent=2) + "\n" if as_json else self.to_csv()
-        try:
-            return atomic_write_text(path, text)
-        except OSError as err:
-            raise EdgekitError(f"cannot write --out {path}: {err.strerror or err}") from err
+        return atomic_write_text(path, text, protect=self.inputs())
+
+
+def input_files(artifact: str | os.PathLike) -> list[Path]:
+    """The metadata files :func:`~edgekit.predict.info.artifact_info` may read beside
+    ``artifact``."""
+    path = Path(artifact)
+    return [path.parent / MANIFEST_NAME, path.parent / "run.json", path.parent.parent / "run.json"]
 
 
 def _short(v: float) -> float:
@@ -141,4 +154,4 @@ def predict(
         Prediction(label=_label(o, task, info.labels), scores=[_short(v) for v in o])
         for o in outputs
     ]
-    return Predictions(artifact=path, task=task, info=info, rows=rows)
+    return Predictions(artifact=path, task=task, info=info, rows=rows, source=Path(inputs))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgekit.bench.schema import load_bench
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_write_bytes, atomic_write_text
+from edgekit.fileio import atomic_write_files, check_output
 from edgekit.report.html import report_html
 from edgekit.report.markdown import report_markdown
 from edgekit.report.plots import latency_plot, tradeoff_plot
@@ -27,22 +27,24 @@ def write_report(
     latency = latency_plot(bench.rows)  # plots first: a missing matplotlib writes nothing
     tradeoff = tradeoff_plot(bench.rows)
     source = bench.path.name
+    markdown = report_markdown(bench.rows, bench.environment, source=source)
+    files: list[tuple[Path, bytes]] = [
+        (out_dir / "report.md", markdown.encode()),
+        (out_dir / "latency.png", latency),
+        (out_dir / "tradeoff.png", tradeoff),
+    ]
+    if html:
+        page = report_html(bench.rows, bench.environment, source=source,
+                           latency_png=latency, tradeoff_png=tradeoff)  # fmt: skip
+        files.append((out_dir / "report.html", page.encode()))
+    protect = [bench.path]
+    for path, _ in files:  # an output over the input: refused before anything is written
+        check_output(path, protect=protect)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        written = [
-            atomic_write_text(
-                out_dir / "report.md", report_markdown(bench.rows, bench.environment, source=source)
-            ),
-            atomic_write_bytes(out_dir / "latency.png", latency),
-            atomic_write_bytes(out_dir / "tradeoff.png", tradeoff),
-        ]
-        if html:
-            page = report_html(bench.rows, bench.environment, source=source,
-                               latency_png=latency, tradeoff_png=tradeoff)  # fmt: skip
-            written.append(atomic_write_text(out_dir / "report.html", page))
-        return written
     except OSError as err:
         raise EdgekitError(f"cannot write the report to {out_dir}: {err.strerror or err}") from err
+    return atomic_write_files(files, protect=protect)
 
 
 __all__ = ["latency_plot", "report_html", "report_markdown", "tradeoff_plot", "write_report"]

@@ -19,7 +19,7 @@ from edgekit._lazy import require
 from edgekit._version import __version__
 from edgekit.data import Dataset, Splits, load_dataset, split_dataset
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_directory, point_symlink, scratch_tempdir
+from edgekit.fileio import check_output_dir, claim_directory, point_symlink, scratch_tempdir
 from edgekit.formats.run_dir import DEFAULT_RUNS_DIR, LATEST, RUN_SCHEMA, Run, open_run
 from edgekit.trainer.config import TrainConfig
 from edgekit.trainer.model import build_model, compile_model
@@ -83,19 +83,27 @@ def _check_writable(out: Path) -> None:
         raise EdgekitError(f"cannot write to {parent}: {err.strerror or err}") from err
 
 
+def _inputs(config: TrainConfig) -> list[Path]:
+    """The files training reads, which its run directory may neither be nor contain."""
+    dataset = Path(config.dataset)
+    return [dataset] if dataset.exists() else []
+
+
 def _run_dir(config: TrainConfig, ds: Dataset) -> Path:
+    """The run directory, checked before training: ``--out`` (an existing one only with
+    ``--force``, and only one edgekit wrote), else a fresh ``runs/<name>-<time>``."""
     if config.out:
         out = Path(config.out)
-        if out.exists() and not config.force:
-            raise EdgekitError(f"{out} already exists; pass --force to overwrite it")
+        check_output_dir(out, force=config.force, protect=_inputs(config))
         _check_writable(out)
         return out
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = DEFAULT_RUNS_DIR / f"{config.name or ds.name}-{stamp}"
     out, n = base, 1
-    while out.exists():
+    while out.exists() or out.is_symlink():
         n += 1
         out = base.with_name(f"{base.name}-{n}")
+    _check_writable(out)
     return out
 
 
@@ -149,10 +157,17 @@ def train_from_config(config: TrainConfig) -> Run:
     if not chief:
         return Run(path=None, info=info)
     assert out is not None  # the chief always has a run directory
-    with atomic_directory(out, force=config.force) as tmp:
-        _write_run(tmp, model, info, history, splits, config.seed)
+    # A default-named run whose name another training took meanwhile takes the next one.
+    with claim_directory(
+        out, force=config.force, protect=_inputs(config), unique=not config.out
+    ) as claim:
+        _write_run(claim.tmp, model, info, history, splits, config.seed)
+    out = claim.final
     if _in_runs_dir(out):
-        point_symlink(LATEST, out)
+        try:
+            point_symlink(LATEST, out)
+        except EdgekitError as err:  # the run is written; say why runs/latest is not moved
+            print(f"edgekit: note: {err}", file=sys.stderr, flush=True)
     return open_run(out)
 
 
