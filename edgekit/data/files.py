@@ -11,6 +11,7 @@ import numpy as np
 from edgekit.data.dataset import Dataset, build_dataset
 from edgekit.errors import EdgekitError
 from edgekit.fileio import sha256_file
+from edgekit.formats.csv_table import sniff_delimiter
 from edgekit.formats.npz import load_npz
 
 
@@ -18,7 +19,7 @@ def load_csv(path: Path, *, target: str | None = None, task: str = "auto") -> Da
     """Read a CSV: header row, numeric feature columns, the label in ``target`` (default: last)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            rows = list(csv.reader(fh, delimiter=sniff_delimiter(fh)))
     except UnicodeDecodeError as err:
         raise EdgekitError(f"{path}: not a UTF-8 text CSV file") from err
     except csv.Error as err:
@@ -30,7 +31,8 @@ def load_csv(path: Path, *, target: str | None = None, task: str = "auto") -> Da
     body = rows[1:]
     if len(header) < 2:
         raise EdgekitError(
-            f"{path}: needs a header row with at least one feature and a target column"
+            f"{path}: needs a header row with at least one feature and a target column "
+            f"(found {len(header)} column: {header[0][:40]!r}; delimiters read: , ; tab |)"
         )
     if not body:
         raise EdgekitError(f"{path}: the CSV file has a header but no data rows")
@@ -105,6 +107,13 @@ def load_npz_dataset(path: Path, *, target: str | None = None, task: str = "auto
             f"{path}: expected arrays x and y, or x_train, y_train, x_test and y_test; "
             f"found {', '.join(sorted(keys)) or 'none'}"
         )
+    for key, arr in (("x", x), ("y", y), ("x_test", x_test), ("y_test", y_test)):
+        if arr is not None and arr.dtype.kind == "c":
+            what = "features" if key.startswith("x") else "targets"
+            raise EdgekitError(
+                f"{path}: {key!r} holds complex numbers ({arr.dtype}); edgekit does not "
+                f"support complex {what}"
+            )
     return build_dataset(
         name=path.stem,
         source=str(path),

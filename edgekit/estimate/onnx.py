@@ -8,6 +8,7 @@ else 4).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
@@ -16,6 +17,7 @@ from edgekit.estimate.result import Estimate, LayerEstimate, overall_compute
 from edgekit.formats.arena import Buffer, greedy_plan, peak_live
 from edgekit.formats.layers import LayerInfo
 from edgekit.formats.onnx_layers import inspect_onnx
+from edgekit.formats.sizes import artifact_bytes
 
 
 def estimate_onnx(path: Path, target: Target) -> Estimate:
@@ -32,6 +34,11 @@ def estimate_onnx(path: Path, target: Target) -> Estimate:
     layers = []
     buffers = []
     for i, info in enumerate(dense):
+        if info.inputs <= 0 or info.units <= 0:
+            raise EdgekitError(
+                f"{path}: cannot estimate: layer {info.name!r} has {info.inputs} inputs and "
+                f"{info.units} units"
+            )
         compute = "int8" if info.weights_dtype in ("int8", "uint8") else "float32"
         buffers.append(Buffer(("in", i), info.inputs * item, max(i - 1, 0), i))
         layers.append(
@@ -49,13 +56,17 @@ def estimate_onnx(path: Path, target: Target) -> Estimate:
     if layers:
         last = len(layers) - 1
         buffers.append(Buffer("out", dense[-1].units * item, last, last))
+    else:  # no dense layer: the graph's inputs and outputs, at least
+        for k, value in enumerate([*parts["inputs"], *parts["outputs"]]):
+            n = math.prod(max(int(d), 1) for d in value["shape"][1:])
+            buffers.append(Buffer(("io", k), n * 4, 0, 0))
     return Estimate(
         artifact=path.name,
         format="onnx",
         target=target,
         compute=overall_compute({la.compute for la in layers}),
         layers=layers,
-        flash_bytes=path.stat().st_size,
+        flash_bytes=artifact_bytes(path),  # with its external data files
         arena_bytes=greedy_plan(buffers),
         peak_activation_bytes=peak_live(buffers),
         scratch_bytes=0,

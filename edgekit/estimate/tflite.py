@@ -7,10 +7,10 @@ planned like TFLite Micro's greedy planner (:mod:`edgekit.formats.arena`).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-import numpy as np
-
+from edgekit.errors import EdgekitError
 from edgekit.estimate.catalog import Target
 from edgekit.estimate.result import Estimate, LayerEstimate, overall_compute
 from edgekit.formats.arena import ALIGNMENT, Buffer, greedy_plan, peak_live
@@ -22,7 +22,14 @@ ELEMENTWISE_WITH_CONSTANTS = ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", 
 
 def estimate_tflite(path: Path, target: Target) -> Estimate:
     """Estimate a ``.tflite`` file on ``target``."""
-    g = read_tflite(path)
+    g = read_tflite(path)  # checked: every size fits in 64 bits and in memory
+    for i in (*g.inputs, *g.outputs):
+        t = g.tensors[i]
+        if t.size == 0:
+            raise EdgekitError(
+                f"{path}: cannot estimate: the model's {'input' if i in g.inputs else 'output'} "
+                f"{t.name!r} has no elements (shape {list(t.shape)})"
+            )
     producers = {o: op for op in g.ops for o in op.outputs}
     notes: list[str] = []
     layers: list[LayerEstimate] = []
@@ -56,6 +63,8 @@ def estimate_tflite(path: Path, target: Target) -> Estimate:
         )
     activations = _lifetimes(g)
     arena = greedy_plan(activations + scratch)
+    if arena <= 0 or any(la.macs < 0 or la.params < 0 for la in layers):
+        raise EdgekitError(f"{path}: cannot estimate: its tensors declare no memory to plan")
     if any(t.dynamic_batch for t in g.tensors if t.index in g.inputs):
         notes.append("batch dimension taken as 1 (one sample per inference)")
     return Estimate(
@@ -110,15 +119,15 @@ def _op_cost(g: TFLiteGraph, op: Op, producers: dict[int, Op]) -> tuple[int, int
             return 0, 0, "-"
         bias = ins[2].size if len(ins) > 2 and ins[2] is not None else 0
         if op.name == "FULLY_CONNECTED":
-            units, n_in = w.shape[0], int(np.prod(w.shape[1:]))
+            units, n_in = w.shape[0], math.prod(w.shape[1:])
             macs = out.size // max(units, 1) * units * n_in
         elif op.name == "BATCH_MATMUL":
             n_in = w.shape[-2]
             macs = out.size * n_in
         elif op.name == "CONV_2D":  # weights [out_c, kh, kw, in_c]
-            macs = out.size * int(np.prod(w.shape[1:]))
+            macs = out.size * math.prod(w.shape[1:])
         else:  # DEPTHWISE_CONV_2D, weights [1, kh, kw, out_c]
-            macs = out.size * int(np.prod(w.shape[1:3]))
+            macs = out.size * math.prod(w.shape[1:3])
         return int(macs), int(w.size + bias), _compute(act.dtype, w.dtype)
     if op.name in ELEMENTWISE_WITH_CONSTANTS:
         params = sum(t.size for t in ins if t is not None and t.is_constant)

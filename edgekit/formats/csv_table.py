@@ -1,5 +1,8 @@
 """Input CSV files of ``predict`` and ``bench --data``: a header row, then numeric features.
 
+The delimiter is sniffed (comma, semicolon, tab or ``|``; comma when unsure), so files
+that spreadsheets export with semicolons read as they are.
+
 Which columns are the features, in order: the names the manifest (or ``run.json``) records
 as ``features`` when it has them (all must be there); otherwise every numeric column but the
 label column (the recorded ``target``); a column is numeric when its first data row is a
@@ -16,6 +19,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from edgekit.errors import EdgekitError
 
@@ -74,6 +78,30 @@ def _finite(cell: str) -> bool:
         return False
 
 
+SNIFF_CHARS = 4096
+DELIMITERS = ",;\t|"
+
+
+def sniff_delimiter(fh: TextIO) -> str:
+    """The delimiter of an open CSV file (``,``, ``;``, tab or ``|``), from its first few KB.
+
+    ``csv.Sniffer`` decides; its answer is taken only when the header line holds that
+    delimiter, and a comma is the default when it cannot tell. ``fh`` is rewound.
+    """
+    sample = fh.read(SNIFF_CHARS)
+    fh.seek(0)
+    if len(sample) == SNIFF_CHARS and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # whole lines only
+    lines = sample.splitlines()
+    if not lines:
+        return ","
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+    return delimiter if delimiter != "," and delimiter in lines[0] else ","
+
+
 def read_csv_table(path: str | os.PathLike, *, what: str = "input") -> CsvTable:
     """Read a CSV file with a header row; every problem is a one-line user error."""
     path = Path(path)
@@ -81,7 +109,8 @@ def read_csv_table(path: str | os.PathLike, *, what: str = "input") -> CsvTable:
         raise EdgekitError(f"{path}: no such file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = [[cell.strip() for cell in r] for r in csv.reader(fh)]
+            delimiter = sniff_delimiter(fh)
+            rows = [[cell.strip() for cell in r] for r in csv.reader(fh, delimiter=delimiter)]
     except UnicodeDecodeError as err:
         raise EdgekitError(f"{path}: not a UTF-8 text CSV file") from err
     except csv.Error as err:

@@ -7,6 +7,7 @@ from the protobuf wire format, skipping weight data without copying it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,11 @@ DATA_TYPES = {
 
 class _Malformed(ValueError):
     pass
+
+
+class MalformedOnnx(EdgekitError):
+    """The protobuf cannot be decoded as a model (onnxruntime refuses it too, in its own
+    words, which its runner keeps)."""
 
 
 def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
@@ -97,11 +103,21 @@ def _ints(wire: int, value) -> list[int]:
     return out
 
 
+# bytes per element of the types whose data edgekit checks against their dims
+ITEMSIZES = {
+    "float32": 4, "uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "int32": 4, "int64": 8,
+    "bool": 1, "float16": 2, "float64": 8, "uint32": 4, "uint64": 8, "bfloat16": 2,
+}  # fmt: skip
+
+
 @dataclass
 class OnnxTensor:
     name: str
     dims: list[int]
     dtype: str
+    stored: int | None = None  # bytes (raw_data) or elements (typed fields) held inline
+    stored_unit: str = "bytes"  # "bytes" or "elements"
+    external: dict[str, str] | None = None  # external_data's location/offset/length
 
 
 @dataclass
@@ -135,6 +151,10 @@ class OnnxGraph:
 
 def _tensor(buf) -> OnnxTensor:
     name, dims, dtype = "", [], 0
+    stored: int | None = None
+    unit = "bytes"
+    external: dict[str, str] = {}
+    location = 0
     for number, wire, value in _fields(buf):
         if number == 1:
             dims += _ints(wire, value)
@@ -142,7 +162,39 @@ def _tensor(buf) -> OnnxTensor:
             dtype = value
         elif number == 8:
             name = _str(value)
-    return OnnxTensor(name=name, dims=dims, dtype=DATA_TYPES.get(dtype, f"type{dtype}"))
+        elif number == 9 and isinstance(value, memoryview):
+            stored, unit = len(value), "bytes"
+        elif number in (4, 5, 7, 10, 11):  # float/int32/int64/double/uint64 data
+            unit = "elements"
+            if wire == 2 and isinstance(value, memoryview):
+                n = (
+                    len(value) // 4
+                    if number == 4
+                    else len(value) // 8
+                    if number == 10
+                    else (sum(1 for b in value if b < 0x80))
+                )
+            else:
+                n = 1
+            stored = (stored or 0) + n
+        elif number == 13:  # StringStringEntryProto: 1 key, 2 value
+            key = val = ""
+            for n2, _, v2 in _fields(value):
+                if n2 == 1:
+                    key = _str(v2)
+                elif n2 == 2:
+                    val = _str(v2)
+            external[key] = val
+        elif number == 14 and wire == 0:
+            location = value
+    return OnnxTensor(
+        name=name,
+        dims=dims,
+        dtype=DATA_TYPES.get(dtype, f"type{dtype}"),
+        stored=stored,
+        stored_unit=unit,
+        external=external if location == 1 or external else None,
+    )
 
 
 def _node(buf) -> OnnxNode:
@@ -203,7 +255,10 @@ def _value_info(buf) -> OnnxValue:
 def read_onnx(path: str | Path) -> OnnxGraph:
     """Parse ``path``'s graph; a file that is not an ONNX model is a one-line user error."""
     path = Path(path)
-    data = memoryview(path.read_bytes())
+    try:
+        data = memoryview(path.read_bytes())
+    except OSError as err:
+        raise EdgekitError(f"{path}: cannot read the file ({err.strerror or err})") from err
     try:
         ir_version, producer, opsets, graph = 0, "", {}, None
         for number, wire, value in _fields(data):
@@ -237,8 +292,95 @@ def read_onnx(path: str | Path) -> OnnxGraph:
             elif number == 12:
                 outputs.append(_value_info(value))
     except (_Malformed, IndexError) as err:
-        raise EdgekitError(f"{path}: not a valid ONNX model ({err})") from err
+        raise MalformedOnnx(f"{path}: not a valid ONNX model ({err})") from err
     if not nodes:
-        raise EdgekitError(f"{path}: not a valid ONNX model (its graph has no nodes)")
+        raise MalformedOnnx(f"{path}: not a valid ONNX model (its graph has no nodes)")
     inputs = [v for v in inputs if v.name not in inits]  # old IRs list weights as inputs
-    return OnnxGraph(ir_version, producer, opsets, inputs, outputs, nodes, inits)
+    graph = OnnxGraph(ir_version, producer, opsets, inputs, outputs, nodes, inits)
+    _check_tensors(path, graph)
+    return graph
+
+
+def _tensors(g: OnnxGraph) -> list[OnnxTensor]:
+    """Every tensor with data: initializers and the ``Constant`` nodes' values."""
+    return [*g.initializers.values(), *(t for n in g.nodes for t in n.tensors.values())]
+
+
+def _check_tensors(path: Path, g: OnnxGraph) -> None:
+    """Each tensor's dims against the data it holds (inline or external), as onnxruntime
+    checks them on load: a declared size the data cannot back is refused here."""
+    for t in _tensors(g):
+        label = f"tensor {t.name[:40]!r}"
+        if any(d < 0 for d in t.dims) or len(t.dims) > 64:
+            raise EdgekitError(f"{path}: not a valid ONNX model ({label} has dims {t.dims[:8]})")
+        elements = math.prod(t.dims)
+        item = ITEMSIZES.get(t.dtype)
+        if item is None:
+            continue
+        need = elements * item
+        if need >= 1 << 63:
+            raise EdgekitError(
+                f"{path}: not a valid ONNX model ({label} has dims {t.dims[:8]}, whose size "
+                "overflows 64 bits)"
+            )
+        if t.external is not None:
+            _external_file(path, t)  # inside the model's directory, and there
+            length = t.external.get("length")
+            if length is not None and length.isdigit() and int(length) != need:
+                raise EdgekitError(
+                    f"{path}: not a valid ONNX model ({label} is {t.dtype} {t.dims[:8]}, "
+                    f"{need:,} bytes, but its external data is {int(length):,})"
+                )
+            continue
+        if t.stored is None:
+            if elements:
+                raise EdgekitError(
+                    f"{path}: not a valid ONNX model ({label} is {t.dtype} {t.dims[:8]} "
+                    "but holds no data)"
+                )
+            continue
+        have = t.stored if t.stored_unit == "bytes" else t.stored * item
+        if have != need and not (t.stored_unit == "elements" and t.stored == elements):
+            raise EdgekitError(
+                f"{path}: not a valid ONNX model ({label} is {t.dtype} {t.dims[:8]}, "
+                f"{need:,} bytes, but holds {have:,})"
+            )
+
+
+def _external_file(path: Path, t: OnnxTensor) -> Path:
+    """The external data file of ``t``, which must lie inside the model's directory."""
+    location = (t.external or {}).get("location", "")
+    base = path.resolve().parent
+    target = (base / location).resolve()
+    if not location or Path(location).is_absolute() or not target.is_relative_to(base):
+        raise EdgekitError(
+            f"{path}: refused: tensor {t.name[:40]!r} keeps its data at {location!r}, "
+            "outside the model's directory"
+        )
+    if not target.is_file():
+        raise EdgekitError(
+            f"{path}: tensor {t.name[:40]!r} keeps its data in {location!r}, which is missing"
+        )
+    offset = (t.external or {}).get("offset", "0")
+    length = (t.external or {}).get("length")
+    size = target.stat().st_size
+    end = (int(offset) if offset.isdigit() else 0) + (
+        int(length) if length and length.isdigit() else 0
+    )
+    if end > size:
+        raise EdgekitError(
+            f"{path}: not a valid ONNX model (tensor {t.name[:40]!r}'s data ends at byte "
+            f"{end:,} of {location!r}, which has {size:,})"
+        )
+    return target
+
+
+def external_files(path: str | Path) -> list[Path]:
+    """The external data files an ``.onnx`` model names, each once, checked (see above)."""
+    path = Path(path)
+    g = read_onnx(path)
+    found: dict[Path, None] = {}
+    for t in _tensors(g):
+        if t.external is not None:
+            found[_external_file(path, t)] = None
+    return list(found)

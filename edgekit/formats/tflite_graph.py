@@ -12,6 +12,8 @@ with their builtin options, and the subgraph's inputs and outputs. Nothing runs.
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,11 +63,11 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)  # Python ints: a shape's size never wraps around
 
     @property
     def nbytes(self) -> int:
-        return int(np.ceil(self.size * self.itemsize))
+        return math.ceil(self.size * self.itemsize)
 
     @property
     def is_constant(self) -> bool:
@@ -134,11 +136,8 @@ def _options(obj: Any) -> dict[str, Any]:
 def read_tflite(path: str | Path) -> TFLiteGraph:
     """Parse ``path``; a missing or malformed file is a one-line :class:`EdgekitError`."""
     path = Path(path)
-    if not path.is_file():
-        raise EdgekitError(f"{path}: no such file")
+    check_tflite(path)  # what the file declares, bounded, before anything is unpacked
     data = path.read_bytes()
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise EdgekitError(f"{path}: not a TensorFlow Lite flatbuffer")
     schema = _schema()
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
@@ -162,7 +161,8 @@ def _convert(path: Path, data: bytes, model, schema) -> TFLiteGraph:
         codes.append("CUSTOM" if builtin == 32 else names.get(builtin, f"OP_{builtin}"))
     sub = model.subgraphs[0]
     buffers = model.buffers or []
-    tensors = [_tensor(i, t, buffers, data) for i, t in enumerate(sub.tensors or [])]
+    decoded: dict[tuple[int, str, tuple[int, ...]], np.ndarray] = {}  # one copy per buffer
+    tensors = [_tensor(i, t, buffers, data, decoded) for i, t in enumerate(sub.tensors or [])]
     ops = []
     for i, op in enumerate(sub.operators or []):
         ops.append(
@@ -202,7 +202,7 @@ def _check_indices(path: Path, g: TFLiteGraph) -> None:
             )
 
 
-def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
+def _tensor(index: int, t, buffers, data: bytes, decoded: dict) -> Tensor:
     dtype, itemsize = _TYPES.get(int(t.type), (f"type{t.type}", 1))
     shape = [int(d) for d in (t.shape if t.shape is not None else [])]
     signature = [int(d) for d in (t.shapeSignature if t.shapeSignature is not None else [])]
@@ -210,14 +210,17 @@ def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
     shape = [1 if d < 0 else d for d in shape]
     content = None
     buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
-    if buf is not None:
-        raw = None
+    key = (int(t.buffer), dtype, tuple(shape))
+    if key in decoded:
+        content = decoded[key]
+    elif buf is not None:
+        raw: Any = None
         if buf.data is not None and len(buf.data):
-            raw = np.asarray(buf.data, dtype=np.uint8).tobytes()
+            raw = np.ascontiguousarray(buf.data, dtype=np.uint8)  # a view of the file's bytes
         elif buf.offset and buf.offset > 1:  # large models keep buffers after the flatbuffer
-            raw = data[buf.offset : buf.offset + buf.size]
+            raw = memoryview(data)[buf.offset : buf.offset + buf.size]
         if raw is not None:
-            content = _decode(raw, dtype, shape)
+            content = decoded[key] = _decode(raw, dtype, shape)
     q = t.quantization
     scales = zps = None
     qdim = 0
@@ -239,11 +242,234 @@ def _tensor(index: int, t, buffers, data: bytes) -> Tensor:
     )
 
 
-def _decode(raw: bytes, dtype: str, shape: list[int]) -> np.ndarray:
+def _decode(raw, dtype: str, shape: list[int]) -> np.ndarray:
     try:
         arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
-    except TypeError:  # int4, string, ...: keep the bytes
-        return np.frombuffer(raw, dtype=np.uint8)
-    if shape and arr.size == int(np.prod(shape)):
+    except (TypeError, ValueError):  # int4, string, a size that is no multiple: keep bytes
+        return np.frombuffer(raw, dtype=np.uint8).copy()
+    if shape and arr.size == math.prod(shape):
         arr = arr.reshape(shape)
-    return arr.astype(arr.dtype.newbyteorder("="))
+    return arr.astype(arr.dtype.newbyteorder("="))  # a copy: the file's bytes are let go
+
+
+# --- structural checks: what the flatbuffer declares, against the file ----------------------
+
+MAX_TENSORS = 100_000  # in all subgraphs together
+MAX_OPERATORS = 100_000
+MAX_BUFFERS = 100_000
+MAX_SUBGRAPHS = 1_000
+MAX_RANK = 16
+MEMORY_FLOOR_BYTES = 256 << 20
+MEMORY_PER_FILE_BYTE = 64
+_UNCHECKED_TYPES = ("string", "resource", "variant")
+
+
+class CorruptFlatbuffer(EdgekitError):
+    """The flatbuffer itself cannot be read (LiteRT's verifier refuses such files too, with
+    its own message, which the runner and ``inspect`` keep)."""
+
+
+def memory_limit(file_bytes: int) -> int:
+    """The most bytes of tensors a model of ``file_bytes`` may declare (see :func:`check_tflite`)."""
+    return max(MEMORY_FLOOR_BYTES, MEMORY_PER_FILE_BYTE * file_bytes)
+
+
+def check_tflite(path: str | Path) -> None:
+    """Check what a ``.tflite`` declares against the file, before anything allocates it.
+
+    Refused, each in one line: vectors (tensors, operators, buffers, subgraphs) longer than
+    the file could hold or absurdly long; buffers whose data or offset/size lie outside the
+    file; tensors that name a buffer the model lacks; constant tensors whose shape does not
+    match their data (LiteRT refuses those too); shapes whose size overflows 64 bits; a
+    tensor or the activations alive at once needing more than :func:`memory_limit` bytes
+    (256 MiB, or 64x the file's size when that is larger). The file is memory-mapped and
+    only the flatbuffer's tables are read, so a large model costs no copy.
+    """
+    import mmap
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgekitError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < 8:
+            raise EdgekitError(f"{path}: not a TensorFlow Lite flatbuffer")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data[4:8] != b"TFL3":
+                raise EdgekitError(f"{path}: not a TensorFlow Lite flatbuffer")
+            schema = _schema()
+            try:
+                _check_model(path, data, size, schema)
+            except EdgekitError:
+                raise
+            except Exception as err:  # offsets that point anywhere: struct/index errors
+                raise CorruptFlatbuffer(
+                    f"{path}: not a valid TensorFlow Lite model (truncated or corrupt flatbuffer)"
+                ) from err
+
+
+def _bad(path: Path, what: str) -> EdgekitError:
+    return EdgekitError(f"{path}: not a valid TensorFlow Lite model ({what})")
+
+
+def _length(path: Path, n: int, size: int, cap: int, what: str) -> int:
+    if n < 0 or 4 * n > size:
+        raise _bad(path, f"it declares {n:,} {what}, more than the file could hold")
+    if n > cap:
+        raise EdgekitError(
+            f"{path}: refused: it declares {n:,} {what} (edgekit reads at most {cap:,})"
+        )
+    return n
+
+
+def _vector_end(table, slot: int) -> int:
+    """Where a table's vector field ends in the buffer (0 when the field is absent)."""
+    tab = table._tab
+    o = tab.Offset(slot)
+    if not o:
+        return 0
+    start = tab.Vector(o)
+    return start + tab.VectorLen(o)
+
+
+def _check_model(path: Path, data, size: int, schema) -> None:
+    model = schema.Model.GetRootAs(data, 0)
+    limit = memory_limit(size)
+    n_buf = _length(path, model.BuffersLength(), size, MAX_BUFFERS, "buffers")
+    held: list[int] = []  # bytes of data each buffer holds (0: none)
+    for i in range(n_buf):
+        b = model.Buffers(i)
+        n = b.DataLength()
+        if n:
+            if _vector_end(b, 4) > size:
+                raise _bad(path, f"buffer {i}'s data runs past the end of the file")
+            held.append(n)
+        elif b.Offset() > 1:
+            if b.Offset() + b.Size() > size:
+                raise _bad(
+                    path,
+                    f"buffer {i} lies at bytes {b.Offset():,}..{b.Offset() + b.Size():,}, "
+                    f"outside the file of {size:,}",
+                )
+            held.append(b.Size())
+        else:
+            held.append(0)
+    n_sub = _length(path, model.SubgraphsLength(), size, MAX_SUBGRAPHS, "subgraphs")
+    if not n_sub:
+        raise EdgekitError(f"{path}: the TensorFlow Lite model has no subgraph")
+    n_codes = _length(path, model.OperatorCodesLength(), size, MAX_OPERATORS, "operator codes")
+    names = _op_names(schema)
+    codes = []
+    for c in range(n_codes):
+        code = model.OperatorCodes(c)
+        builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+        codes.append("CUSTOM" if builtin == 32 else names.get(builtin, f"OP_{builtin}"))
+    tensors_seen = ops_seen = 0
+    for s in range(n_sub):
+        sub = model.Subgraphs(s)
+        n_t = _length(path, sub.TensorsLength(), size, MAX_TENSORS, "tensors")
+        n_ops = _length(path, sub.OperatorsLength(), size, MAX_OPERATORS, "operators")
+        tensors_seen, ops_seen = tensors_seen + n_t, ops_seen + n_ops
+        if tensors_seen > MAX_TENSORS or ops_seen > MAX_OPERATORS:
+            raise EdgekitError(
+                f"{path}: refused: it declares over {MAX_TENSORS:,} tensors or "
+                f"{MAX_OPERATORS:,} operators (edgekit reads at most that)"
+            )
+        where = "" if s == 0 else f" of subgraph {s}"
+        nbytes: list[int] = []
+        constant: list[bool] = []
+        for i in range(n_t):
+            t = sub.Tensors(i)
+            rank = _length(path, t.ShapeLength(), size, MAX_RANK, f"dimensions in tensor {i}")
+            dims = [int(t.Shape(j)) for j in range(rank)]
+            dtype, itemsize = _TYPES.get(int(t.Type()), (f"type{t.Type()}", 1))
+            elements = math.prod(max(d, 1) if d < 0 else d for d in dims)
+            need = math.ceil(elements * itemsize)
+            name = _name(t.Name(), i)
+            if need >= 1 << 63:
+                raise _bad(
+                    path,
+                    f"tensor {i}{where} ({name}) has shape {_shape_text(dims)}, whose size "
+                    "overflows 64 bits",
+                )
+            if need > limit:
+                raise EdgekitError(
+                    f"{path}: refused: tensor {i}{where} ({name}) declares {need:,} bytes "
+                    f"({dtype} {_shape_text(dims)}); edgekit allows {limit:,} for a file of "
+                    f"{size:,} bytes"
+                )
+            buf = int(t.Buffer())
+            if buf >= n_buf and buf != 0:
+                raise _bad(
+                    path, f"tensor {i}{where} ({name}) refers to buffer {buf}; there are {n_buf}"
+                )
+            has = held[buf] if 0 < buf < n_buf else 0
+            if has and dtype not in _UNCHECKED_TYPES and t.Sparsity() is None:
+                packed = dtype == "int4" and has == elements  # int4 written one per byte
+                if has != need and not packed:
+                    raise _bad(
+                        path,
+                        f"tensor {i}{where} ({name}) is {dtype} {_shape_text(dims)}, "
+                        f"{need:,} bytes, but its buffer holds {has:,}",
+                    )
+            nbytes.append(need)
+            constant.append(bool(has))
+        lifetimes: dict[int, list[int]] = {}
+        for k in range(n_ops):
+            op = sub.Operators(k)
+            if not 0 <= op.OpcodeIndex() < n_codes:
+                raise _bad(path, f"operator {k}{where} has opcode {op.OpcodeIndex()}")
+            label = f"operator {k}{where} ({codes[op.OpcodeIndex()]})"
+            ins = [int(v) for v in (op.InputsAsNumpy() if op.InputsLength() else [])]
+            outs = [int(v) for v in (op.OutputsAsNumpy() if op.OutputsLength() else [])]
+            for v, optional in [(v, True) for v in ins] + [(v, False) for v in outs]:
+                if not (0 <= v < n_t or (optional and v == -1)):
+                    raise _bad(path, f"{label} refers to tensor {v}; the graph has {n_t}")
+                if v >= 0 and not constant[v]:
+                    span = lifetimes.setdefault(v, [k, k])
+                    span[0], span[1] = min(span[0], k), max(span[1], k)
+        ends = n_ops - 1 if n_ops else 0
+        for side, vec, length in (("inputs", sub.InputsAsNumpy, sub.InputsLength()),
+                                  ("outputs", sub.OutputsAsNumpy, sub.OutputsLength())):  # fmt: skip
+            for v in [int(x) for x in (vec() if length else [])]:
+                if not 0 <= v < n_t:
+                    raise _bad(
+                        path,
+                        f"the subgraph{where}'s {side} refers to tensor {v}; the graph has {n_t}",
+                    )
+                if not constant[v]:
+                    span = lifetimes.setdefault(v, [0, ends])
+                    span[0], span[1] = min(span[0], 0), max(span[1], 0)
+        for v in range(n_t):  # a tensor no operator uses: taken as alive throughout
+            if not constant[v] and v not in lifetimes:
+                lifetimes[v] = [0, ends]
+        peak = _peak(nbytes, lifetimes)
+        if peak > limit:
+            raise EdgekitError(
+                f"{path}: refused: its activations{where} need {peak:,} bytes at once; "
+                f"edgekit allows {limit:,} for a file of {size:,} bytes"
+            )
+
+
+def _peak(nbytes: list[int], lifetimes: dict[int, list[int]]) -> int:
+    """The most bytes of tensors alive at one step (a sweep over the lifetimes)."""
+    events: dict[int, int] = {}
+    for v, (first, last) in lifetimes.items():
+        events[first] = events.get(first, 0) + nbytes[v]
+        events[last + 1] = events.get(last + 1, 0) - nbytes[v]
+    peak = live = 0
+    for step in sorted(events):
+        live += events[step]
+        peak = max(peak, live)
+    return peak
+
+
+def _name(raw, index: int) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+    text = text or f"t{index}"
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _shape_text(dims: list[int]) -> str:
+    text = "[" + ", ".join(map(str, dims)) + "]"
+    return text if len(text) <= 80 else text[:77] + "...]"

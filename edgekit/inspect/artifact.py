@@ -118,6 +118,8 @@ def inspect_artifact(path: str | Path) -> ArtifactInfo:
             f"{path}: unknown artifact type {suffix or '(no suffix)'!r}; "
             "edgekit inspects .tflite, .onnx and .keras files"
         )
+    from edgekit.formats.sizes import artifact_bytes
+
     return ArtifactInfo(
-        file=path.name, bytes=path.stat().st_size, sha256=sha256_file(path), **parts
+        file=path.name, bytes=artifact_bytes(path), sha256=sha256_file(path), **parts
     )

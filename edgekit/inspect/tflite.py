@@ -6,6 +6,8 @@ read as written and nothing runs.
 
 from __future__ import annotations
 
+import contextlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from edgekit._lazy import require
 from edgekit.errors import EdgekitError
 from edgekit.formats.layers import LayerInfo
 from edgekit.formats.manifest import beside, input_quantization
+from edgekit.formats.tflite_graph import CorruptFlatbuffer, check_tflite
 from edgekit.runtime.tflite import tensor_info
 
 DENSE_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")
@@ -25,9 +28,9 @@ def _dtype(detail: dict[str, Any]) -> str:
 
 
 def inspect_tflite(path: Path) -> dict[str, Any]:
-    head = path.read_bytes()[:8]
-    if len(head) < 8 or head[4:8] != b"TFL3":
-        raise EdgekitError(f"{path}: not a TensorFlow Lite flatbuffer")
+    # an unreadable file is left to the runtime, which refuses it in its own words
+    with contextlib.suppress(CorruptFlatbuffer):
+        check_tflite(path)  # declared sizes against the file, before LiteRT reads it
     mod = require("ai_edge_litert.interpreter")
     try:
         interp = mod.Interpreter(
@@ -63,12 +66,12 @@ def inspect_tflite(path: Path) -> dict[str, Any]:
             continue  # a product of two activations, not a layer
         shape = [int(d) for d in weight["shape"]]
         if op["op_name"] == "FULLY_CONNECTED":
-            units, n_in = shape[0], int(np.prod(shape[1:]))
+            units, n_in = shape[0], math.prod(shape[1:])
         else:  # BATCH_MATMUL with a constant right-hand side [..., in, out]
             n_in, units = shape[-2], shape[-1]
         bias = 0
         if len(inputs) > 2 and inputs[2] >= 0 and inputs[2] in tensors:
-            bias = int(np.prod(tensors[inputs[2]]["shape"]))
+            bias = math.prod(int(d) for d in tensors[inputs[2]]["shape"])
         layers.append(
             LayerInfo(
                 op=op["op_name"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from edgekit._lazy import require
@@ -45,6 +47,11 @@ class OnnxRuntimeRunner(Runner):
     runtime = "onnxruntime"
 
     def load(self) -> None:
+        from edgekit.formats.onnx_wire import MalformedOnnx, read_onnx
+
+        # an unreadable file is left to the runtime, which refuses it in its own words
+        with contextlib.suppress(MalformedOnnx):
+            read_onnx(self.path)  # tensors' dims against their data, external data inside
         ort = require("onnxruntime")
         ort.set_default_logger_severity(3)
         providers = providers_for(self.device, ort.get_available_providers())

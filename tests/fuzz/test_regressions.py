@@ -64,7 +64,9 @@ def test_npz_member_that_is_not_an_array(tmp_path):
 
     path = tmp_path / "d.npz"
     path.write_bytes(corrupt.zip_bytes({"x.npy": b"not an array", "y.npy": b"\x00"}))
-    with pytest.raises(EdgekitError, match=r"not a valid \.npz file \('x' is not a \.npy"):
+    with pytest.raises(
+        EdgekitError, match=r"not a valid \.npz file \(x\.npy: not a \.npy array\)$"
+    ):
         load_npz(path)
 
 
