@@ -57,26 +57,35 @@ class Budget:
 
 @dataclass
 class BudgetCheck:
-    """A budget checked against one row; ``passed`` is None when the row was not measured."""
+    """A budget checked against one row.
+
+    ``passed`` is None for a row that was not measured (skipped or failed) while other rows
+    of the budget were; a budget that measured nothing is failed (``passed`` False) on each
+    of its rows, and a budget that matched no row at all is one failed check without a row.
+    ``reason`` says why such a check failed.
+    """
 
     budget: Budget
-    row: BenchRow
+    row: BenchRow | None
     value: float | None
     passed: bool | None
+    reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        row = self.row
         return {
             "expr": self.budget.expr,
-            "artifact": self.row.artifact,
-            "variant": self.row.variant,
-            "runtime": self.row.runtime,
-            "device": self.row.device,
-            "threads": self.row.threads,
-            "batch": self.row.batch,
+            "artifact": row.artifact if row else None,
+            "variant": row.variant if row else None,
+            "runtime": row.runtime if row else None,
+            "device": row.device if row else None,
+            "threads": row.threads if row else None,
+            "batch": row.batch if row else None,
             "metric": self.budget.metric,
             "limit": self.budget.limit,
             "value": self.value,
             "passed": self.passed,
+            "reason": self.reason,
         }
 
 
@@ -117,25 +126,61 @@ def check_scopes(
             )
 
 
+def _names(values: Iterable[str]) -> str:
+    return ", ".join(dict.fromkeys(values)) or "none"
+
+
+def unmatched_reason(budget: Budget, rows: Sequence[BenchRow]) -> str:
+    """Why a budget matched no row: the variants and artifacts that are there."""
+    return (
+        f"budget {budget.expr} matched no result (variants here: "
+        f"{_names(r.variant for r in rows)}; artifacts: {_names(r.artifact for r in rows)})"
+    )
+
+
+def unmeasured_reason(budget: Budget, rows: Sequence[BenchRow]) -> str:
+    """Why a budget measured nothing: every row it applies to was skipped or failed."""
+    counts = {s: sum(r.status == s for r in rows) for s in ("skipped", "error")}
+    how = " and ".join(f"{n} {'failed' if s == 'error' else s}" for s, n in counts.items() if n)
+    first = next((r.error for r in rows if r.error), None)
+    return (
+        f"budget {budget.expr} measured nothing: all {len(rows)} row(s) it applies to were "
+        f"not measured ({how}{': ' + first if first else ''})"
+    )
+
+
 def check_budgets(budgets: Sequence[Budget], rows: Sequence[BenchRow]) -> list[BudgetCheck]:
-    """Every budget against every row in its scope (rows that did not run: ``passed`` None)."""
+    """Every budget against every row in its scope; only measured rows count.
+
+    A row that did not run is not judged (``passed`` None) as long as another row of the
+    budget was measured; a budget none of whose rows was measured, or that matches no row,
+    fails.
+    """
     checks = []
     for b in budgets:
-        for row in rows:
-            if not b.applies_to(row):
-                continue
-            value = row.value(b.metric) if row.ok else None
-            passed = (
-                None
-                if value is None and not row.ok
-                else (value is not None and OPS[b.op](value, b.limit))
-            )
-            checks.append(BudgetCheck(budget=b, row=row, value=value, passed=passed))
+        scoped = [row for row in rows if b.applies_to(row)]
+        if not scoped:
+            checks.append(BudgetCheck(b, None, None, False, unmatched_reason(b, rows)))
+            continue
+        measured = any(row.ok for row in scoped)
+        reason = None if measured else unmeasured_reason(b, scoped)
+        for row in scoped:
+            if row.ok:
+                value = row.value(b.metric)
+                passed = value is not None and OPS[b.op](value, b.limit)
+                checks.append(BudgetCheck(budget=b, row=row, value=value, passed=passed))
+            else:
+                checks.append(BudgetCheck(b, row, None, None if measured else False, reason=reason))
     return checks
 
 
 def violations(checks: Sequence[BudgetCheck]) -> list[BudgetCheck]:
     return [c for c in checks if c.passed is False]
+
+
+def failure_reasons(checks: Sequence[BudgetCheck]) -> list[str]:
+    """One line per budget that failed without a measurement (matched or measured nothing)."""
+    return list(dict.fromkeys(c.reason for c in checks if c.passed is False and c.reason))
 
 
 _VIOLATION_HEAD = ["budget", "artifact", "runtime", "threads", "batch", "value"]
@@ -155,28 +200,34 @@ def metric_value(metric: str, value: float | None) -> str:
 
 
 def _violation_cells(checks: Sequence[BudgetCheck]) -> list[list[str]]:
-    return [
-        [
-            c.budget.expr,
-            c.row.artifact,
-            c.row.runtime,
-            str(c.row.threads),
-            str(c.row.batch),
-            metric_value(c.budget.metric, c.value),
-        ]
-        for c in violations(checks)
-    ]
+    cells = []
+    for c in violations(checks):
+        if c.row is None:
+            cells.append([c.budget.expr, "-", "-", "-", "-", "matched nothing"])
+            continue
+        value = metric_value(c.budget.metric, c.value)
+        if c.reason is not None:
+            value = f"not measured ({c.row.status})"
+        cells.append(
+            [c.budget.expr, c.row.artifact, c.row.runtime, str(c.row.threads),
+             str(c.row.batch), value]
+        )  # fmt: skip
+    return cells
 
 
 def violations_table(checks: Sequence[BudgetCheck]) -> str:
     """The failed budgets as a plain-text table."""
     from edgekit.tables import format_table
 
-    return format_table(_VIOLATION_HEAD, _violation_cells(checks))
+    text = format_table(_VIOLATION_HEAD, _violation_cells(checks))
+    reasons = failure_reasons(checks)
+    return text + ("\n\n" + "\n".join(reasons) if reasons else "")
 
 
 def violations_markdown(checks: Sequence[BudgetCheck]) -> str:
     """The failed budgets as a markdown table."""
     from edgekit.tables import markdown_table
 
-    return markdown_table(_VIOLATION_HEAD, _violation_cells(checks))
+    text = markdown_table(_VIOLATION_HEAD, _violation_cells(checks))
+    reasons = failure_reasons(checks)
+    return text + ("\n\n" + "\n".join(f"- {r}" for r in reasons) if reasons else "")

@@ -41,6 +41,8 @@ def _where(row: BenchRow) -> str:
 def budget_message(check: BudgetCheck) -> str:
     from edgekit.bench.budgets import metric_value
 
+    if check.reason is not None or check.row is None:
+        return check.reason or f"budget {check.budget.expr} matched no result"
     value = metric_value(check.budget.metric, check.value)
     return f"budget {check.budget.expr} violated by {_where(check.row)}: {value}"
 
@@ -84,15 +86,17 @@ def comparison_annotations(comparison: Comparison) -> list[str]:
 def github_annotations(result: BenchResult) -> list[str]:
     """An ``::error::`` line per failed measurement, violated budget and regression."""
     lines = [annotation("edgekit measurement", f"{r.label}: {r.error}") for r in result.errors]
-    lines += [annotation("edgekit budget", budget_message(c)) for c in result.violations]
+    budget_lines = [budget_message(c) for c in result.violations]
+    lines += [annotation("edgekit budget", m) for m in dict.fromkeys(budget_lines)]
+    lines += [annotation("edgekit validation", m) for m in result.validation_problems()]
     if result.comparison is not None:
         lines += comparison_annotations(result.comparison)
     return lines
 
 
 def _budget_case(check: BudgetCheck) -> Case:
-    name = f"{check.budget.expr} [{_where(check.row)}]"
-    if check.passed is None:
+    name = f"{check.budget.expr} [{_where(check.row) if check.row else 'no result'}]"
+    if check.passed is None and check.row is not None:
         return Case("edgekit.budget", name, "skipped", f"{check.row.status}: {check.row.error}")
     if check.passed:
         return Case("edgekit.budget", name, "passed")
@@ -118,6 +122,7 @@ def _row_case(row: BenchRow) -> Case:
 def cases(result: BenchResult) -> list[Case]:
     """Every check of ``result``: measurements, budgets, then the baseline comparison."""
     out = [_row_case(r) for r in result.rows]
+    out += [Case("edgekit.validation", m, "failure", m) for m in result.validation_problems()]
     out += [_budget_case(c) for c in result.budgets]
     if result.comparison is not None:
         out += [_comparison_case(r, result.comparison.max_regression)

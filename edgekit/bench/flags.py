@@ -6,6 +6,7 @@ in a second and not after the benchmark.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,10 @@ def check_timing(*, warmup: int, runs: int, min_time: float, timeout: float) -> 
         raise EdgekitError(f"--warmup takes an integer >= 0, got {warmup}")
     if not isinstance(runs, int) or runs < 1:
         raise EdgekitError(f"--runs takes an integer >= 1, got {runs}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise EdgekitError(f"--timeout takes seconds > 0, got {timeout!r}")
+    if not math.isfinite(timeout):
+        raise EdgekitError(f"--timeout takes a finite number of seconds > 0, got {timeout}")
     if not (timeout > 0):
         raise EdgekitError(f"--timeout takes seconds > 0, got {timeout}")
     if not (0 <= min_time < timeout / 2):
@@ -56,6 +61,8 @@ def check_timing(*, warmup: int, runs: int, min_time: float, timeout: float) -> 
 def check_max_regression(max_regression: float) -> None:
     if not (max_regression >= 0):
         raise EdgekitError(f"--max-regression must be a percentage >= 0, got {max_regression}")
+    if not math.isfinite(max_regression):  # an infinite allowance is a gate that cannot fail
+        raise EdgekitError(f"--max-regression must be a finite percentage, got {max_regression}")
 
 
 def _names(text: str | Sequence[str]) -> list[str]:

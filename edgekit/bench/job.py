@@ -30,6 +30,7 @@ class Job:
     eval_batch: int = 256
     evaluate: bool = True  # accuracy and parity on the test data (once per row is enough)
     seed: int = 0
+    sha256: str | None = None  # what the manifest records for ``path``: checked before loading
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

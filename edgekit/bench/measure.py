@@ -178,6 +178,21 @@ def _as_input_shape(x: np.ndarray, shape: list[int]) -> np.ndarray:
     return x
 
 
+def _check_sha256(job: Job) -> None:
+    """The file must still be the one the parent checked against the manifest."""
+    from edgekit.fileio import sha256_file
+
+    try:
+        digest = sha256_file(job.path)
+    except OSError as err:
+        raise UsageError(f"{job.path}: cannot read it ({err.strerror or err})") from err
+    if digest != job.sha256:
+        raise UsageError(
+            f"{job.path}: the file changed since export (its sha256 is not the one its "
+            "manifest records); restore it or export again"
+        )
+
+
 def measure(job: Job) -> dict[str, Any]:
     """Measure one job; returns the measured fields of a bench row (``status`` and all)."""
     out: dict[str, Any] = {"status": "ok", "error": None}
@@ -190,7 +205,9 @@ def measure(job: Job) -> dict[str, Any]:
                 require(backend)
             else:
                 importlib.import_module(backend)
-        except (ImportError, MissingExtraError):
+        except (ImportError, MissingExtraError) as err:
+            if "cannot allocate memory" in str(err).lower():  # under the worker's memory limit
+                raise MemoryError(str(err)) from err
             package = backend.split(".")[0].replace("_", "-")
             extra = "'edgekit[train]'" if backend == "tensorflow" else package
             return {
@@ -199,6 +216,8 @@ def measure(job: Job) -> dict[str, Any]:
                 f"here (pip install {extra})",
             }
     x, y, ref = _load_data(job)
+    if job.sha256 is not None:
+        _check_sha256(job)
 
     clock = time.perf_counter_ns
     runner = open_runner(job.path, runtime=job.runtime, threads=job.threads, device=job.device)

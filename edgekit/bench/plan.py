@@ -20,7 +20,7 @@ from edgekit.bench.flags import (
     positive_ints,
 )
 from edgekit.bench.job import Job
-from edgekit.bench.result import BenchResult
+from edgekit.bench.result import BenchResult, Unvalidated
 from edgekit.bench.schema import BenchRow, load_bench
 from edgekit.bench.targets import Target, resolve_targets
 from edgekit.errors import EdgekitError
@@ -34,6 +34,7 @@ class Plan:
     budgets: list[Budget]
     baseline: list[BenchRow] | None
     max_regression: float
+    allow_failed: bool = False  # artifacts whose export validation failed pass the gates
 
     def targets(self) -> list[Target]:
         """The distinct targets of the jobs, in order."""
@@ -58,6 +59,7 @@ def plan_bench(
     baseline: str | os.PathLike | None,
     max_regression: float,
     timeout: float,
+    allow_failed: bool = False,
 ) -> Plan:
     """Check the flags, resolve the targets and make one job per (target, device, n, b)."""
     thread_counts = positive_ints("--threads", threads)
@@ -91,6 +93,7 @@ def plan_bench(
                 label=t.data.label if t.data else None,
                 label_names=t.labels,
                 task=t.task,
+                sha256=t.sha256 if t.runtime != "c" else None,  # the c runner checks its own
             ),
         )
         for t in targets
@@ -105,11 +108,22 @@ def plan_bench(
                 f"--baseline {baseline}: has no measurement in common with this run (rows are "
                 "matched on artifact, variant, runtime, device, threads and batch)"
             )
-    return Plan(jobs=jobs, budgets=parsed, baseline=base_rows, max_regression=max_regression)
+    return Plan(
+        jobs=jobs, budgets=parsed, baseline=base_rows, max_regression=max_regression,
+        allow_failed=bool(allow_failed),
+    )  # fmt: skip
 
 
 def apply_gates(result: BenchResult, plan: Plan) -> BenchResult:
-    """Budgets and the baseline, checked here on the rows (measured here or on a device)."""
+    """Budgets, the baseline and the export validation of each artifact, checked here on
+    the rows (measured here or on a device)."""
+    failed = {
+        str(t.path): t.validation_error for t in plan.targets() if t.validation_error is not None
+    }
+    result.allow_failed = plan.allow_failed
+    result.unvalidated = [
+        Unvalidated(row=row, reason=failed[row.path]) for row in result.rows if row.path in failed
+    ]
     result.budgets = check_budgets(plan.budgets, result.rows)
     if plan.baseline is not None:
         result.comparison = compare(plan.baseline, result.rows, max_regression=plan.max_regression)

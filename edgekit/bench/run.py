@@ -21,7 +21,7 @@ from edgekit.bench.flags import (
     parse_devices,
     remote_device,
 )
-from edgekit.bench.isolate import WorkerPool
+from edgekit.bench.isolate import DEFAULT_MEMORY_LIMIT_MB, WorkerPool, check_memory_limit
 from edgekit.bench.plan import Plan, apply_gates, plan_bench
 from edgekit.bench.remote import run_remote
 from edgekit.bench.result import BenchResult
@@ -50,6 +50,8 @@ def run_bench(
     timeout: float = DEFAULT_TIMEOUT,
     remote_python: str | None = None,
     ssh_options: Sequence[str | tuple[str, str]] = (),
+    allow_failed: bool = False,
+    memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
     on_row: OnRow | None = None,
 ) -> BenchResult:
     """Benchmark artifacts or export directories (default ``runs/latest/export``).
@@ -66,25 +68,34 @@ def run_bench(
     ``edgekit.toml``): the measuring happens there (:func:`edgekit.devices.bench_remote`,
     with ``remote_python`` and ``ssh_options`` as ``KEY=VALUE``), budgets and the baseline
     here.
+
+    Only measured rows count: a budget whose rows were all skipped or failed, or that matches
+    no row, fails; so does an artifact whose export validation failed (its manifest entry's
+    ``validation.passed`` is false) unless ``allow_failed``. Every measuring child runs under
+    a memory limit of ``memory_limit_mb`` MiB (``RLIMIT_DATA``; 0 or None: none), and one that
+    exceeds it is an error row.
     """
     check_repeat(repeat)
+    memory_limit_mb = check_memory_limit(memory_limit_mb)
     remote = remote_device(device)
     if remote is not None:
         return run_remote(
             paths, remote, runtime=runtime, threads=threads, batch=batch, warmup=warmup,
             runs=runs, min_time=min_time, repeat=repeat, data=data, budgets=budgets,
             baseline=baseline, max_regression=max_regression, timeout=timeout,
-            remote_python=remote_python, ssh_options=ssh_options, on_row=on_row,
+            remote_python=remote_python, ssh_options=ssh_options, allow_failed=allow_failed,
+            memory_limit_mb=memory_limit_mb, on_row=on_row,
         )  # fmt: skip
     check_local_only(remote_python, ssh_options)
     devices = parse_devices(device)
-    with WorkerPool() as pool:
+    with WorkerPool(memory_limit_mb=memory_limit_mb) as pool:
         # The first child starts up while this process reads manifests and checks data.
         pool.prestart(preload=_likely_runtime(paths))
         plan = plan_bench(
             paths, runtime=runtime, devices=devices, threads=threads, batch=batch,
             warmup=warmup, runs=runs, min_time=min_time, data=data, budgets=budgets,
             baseline=baseline, max_regression=max_regression, timeout=timeout,
+            allow_failed=allow_failed,
         )  # fmt: skip
         rows = _measure(pool, plan, repeat=repeat, timeout=timeout, on_row=on_row)
 
@@ -97,24 +108,29 @@ def _measure(
     pool: WorkerPool, plan: Plan, *, repeat: int, timeout: float, on_row: OnRow | None
 ) -> list[BenchRow]:
     """Every job of ``plan``, ``repeat`` times; the rows in the plan's order."""
-    # Rounds interleave in time: every row once, then every row again, ...
+    # Rounds interleave in time: every row once, then every row again, ... A job's row is
+    # made once, when its last round ran or when a round did not come back ok (failed or
+    # skipped: it is not measured again), so every job has exactly one row.
     measured: list[list[dict[str, Any]]] = [[] for _ in plan.jobs]
-    done: list[tuple[int, BenchRow]] = []
+    rows: list[BenchRow | None] = [None] * len(plan.jobs)
     for r in range(repeat):
         for i, (target, job) in enumerate(plan.jobs):
-            if r and measured[i][0].get("status") != "ok":
-                continue  # failed or skipped: once is enough
+            if rows[i] is not None:
+                continue
             job.evaluate = r == 0
             result = pool.run(job, timeout=timeout)
             if "usage_error" in result:
                 raise EdgekitError(result["usage_error"])
+            if r and result.get("status") != "ok" and result.get("error"):
+                result = {**result, "error": f"{result['error']} (round {r + 1} of {repeat})"}
             measured[i].append(result)
             if r == repeat - 1 or result.get("status") != "ok":
                 row = make_row(target, job, combine_rounds(measured[i], batch=job.batch))
-                done.append((i, row))
+                rows[i] = row
                 if on_row is not None:
-                    on_row(row, len(done) - 1, len(plan.jobs))
-    return [row for _, row in sorted(done, key=lambda item: item[0])]
+                    done = sum(x is not None for x in rows)
+                    on_row(row, done - 1, len(plan.jobs))
+    return [row for row in rows if row is not None]
 
 
 def _likely_runtime(paths: Sequence[str | os.PathLike]) -> str | None:

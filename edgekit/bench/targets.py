@@ -22,9 +22,14 @@ from edgekit.fileio import load_json
 from edgekit.formats.manifest import (
     MANIFEST_NAME,
     artifact_entry,
+    c_source_digests,
     c_source_entry,
     first_shape,
     load_manifest,
+    read_verified,
+    recorded_sha256,
+    validation_failure,
+    verify_artifact,
 )
 
 DEFAULT_EXPORT_DIR = Path("runs") / "latest" / "export"
@@ -52,6 +57,10 @@ class Target:
     features: list[str] | None = None
     label_column: str | None = None
     labels: list[str] | None = None
+    # provenance: the sha256 the manifest records (the measuring child checks it again) and,
+    # when the manifest says the export validation failed, what it found
+    sha256: str | None = None
+    validation_error: str | None = None
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -81,13 +90,23 @@ def variant_from_name(path: Path) -> str:
     return name
 
 
-def _target(path: Path, entry: dict[str, Any], manifest: dict[str, Any] | None) -> Target:
+def _target(
+    path: Path,
+    entry: dict[str, Any],
+    manifest: dict[str, Any] | None,
+    where: Path | None = None,
+) -> Target:
+    """A target for ``path``; ``entry`` is its manifest entry (``{}`` for none), read from the
+    manifest ``where``, whose recorded sha256 the file must have."""
     fmt = FORMAT_OF_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise EdgekitError(
             f"{path}: unknown artifact type {path.suffix or '(no suffix)'!r}; "
             f"edgekit benchmarks {', '.join(FORMATS.values())} files"
         )
+    record = where or path.parent / MANIFEST_NAME
+    if entry:
+        verify_artifact(entry, path, where=record)
     inputs = entry.get("inputs") or []
     target = Target(
         path=path,
@@ -98,6 +117,8 @@ def _target(path: Path, entry: dict[str, Any], manifest: dict[str, Any] | None) 
         size_bytes=path.stat().st_size,
         task=(manifest or {}).get("task"),
         input_shape=inputs[0]["shape"] if inputs else None,
+        sha256=recorded_sha256(entry, where=record) if entry else None,
+        validation_error=validation_failure(entry) if entry else None,
     )
     _describe_data(target, path.parent, manifest)
     return target
@@ -112,11 +133,15 @@ def _c_target(directory: Path, manifest: dict[str, Any]) -> Target | None:
     if info is None:
         return None
     paths = info["paths"]
+    where = directory / MANIFEST_NAME
     for path in paths:
         if not path.is_file():
-            raise EdgekitError(
-                f"{directory / MANIFEST_NAME}: lists {path.name}, which does not exist"
-            )
+            raise EdgekitError(f"{where}: lists {path.name}, which does not exist")
+    # The C is compiled and run natively: it must be the code export wrote (the measuring
+    # child compiles copies it checks again, see edgekit.runtime.c).
+    digests = c_source_digests(info, where=where)
+    for path in paths:
+        read_verified(path, digests[path.name], where=where)
     source = paths[-1]
     target = Target(
         path=source,
@@ -128,6 +153,8 @@ def _c_target(directory: Path, manifest: dict[str, Any]) -> Target | None:
         task=manifest.get("task"),
         input_shape=first_shape(manifest, "inputs", prefer=info.get("from")),
         extra_files=paths[:-1],
+        sha256=digests[source.name],
+        validation_error=validation_failure(info),
     )
     _describe_data(target, directory, manifest)
     return target
@@ -143,6 +170,18 @@ def _keras_source(directory: Path, manifest: dict[str, Any]) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def _keras_target(source: Path, directory: Path, manifest: dict[str, Any]) -> Target:
+    """The export's source model (the keras runtime), checked against the recorded sha256."""
+    where = directory / MANIFEST_NAME
+    recorded = manifest.get("source")
+    entry = dict(recorded) if isinstance(recorded, dict) else {}
+    entry = {"file": source.name, "sha256": entry.get("sha256")}
+    verify_artifact(entry, source, where=where)
+    target = _target(source, {}, manifest)
+    target.sha256 = entry["sha256"]
+    return target
 
 
 def _run_info(directory: Path) -> dict[str, Any]:
@@ -174,9 +213,11 @@ def _manifest_targets(directory: Path, runtimes: set[str]) -> list[Target]:
             raise EdgekitError(
                 f"{directory / MANIFEST_NAME}: lists {art['file']}, which does not exist"
             )
-        target = _target(path, art, manifest)
-        if target.runtime in runtimes:
-            out.append(target)
+        if FORMAT_OF_SUFFIX.get(path.suffix.lower()) is not None and (
+            RUNTIME_OF_FORMAT[FORMAT_OF_SUFFIX[path.suffix.lower()]] not in runtimes
+        ):
+            continue  # not measured: its file is not read
+        out.append(_target(path, art, manifest, directory / MANIFEST_NAME))
     if "keras" in runtimes:
         source = _keras_source(directory, manifest)
         if source is None:
@@ -184,7 +225,7 @@ def _manifest_targets(directory: Path, runtimes: set[str]) -> list[Target]:
                 f"{directory}: the manifest's source model (.keras) was not found beside it "
                 "or in its parent, so the keras runtime has nothing to run"
             )
-        out.append(_target(source, {}, manifest))
+        out.append(_keras_target(source, directory, manifest))
     if "c" in runtimes:
         c_target = _c_target(directory, manifest)
         if c_target is None and not out:

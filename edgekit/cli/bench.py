@@ -72,6 +72,23 @@ if TYPE_CHECKING:
     help="Seconds one measurement may take before its child process is killed.",
 )
 @click.option(
+    "--memory-limit",
+    "memory_limit_mb",
+    type=int,
+    default=4096,
+    show_default=True,
+    metavar="MIB",
+    help="Memory each measuring process may use (its private writable memory, RLIMIT_DATA; "
+    "shared libraries and reserved address space do not count); one that needs more is an "
+    "error row. 0: no limit.",
+)
+@click.option(
+    "--allow-failed",
+    is_flag=True,
+    help="Accept artifacts whose export validation failed (validation.passed false in the "
+    "manifest); without it benching one is a failed check (exit 1). Such rows are marked !.",
+)
+@click.option(
     "--data",
     type=click.Path(dir_okay=False),
     help="Test data: .npz (x, y[, reference]) or .csv (header row; the feature columns the "
@@ -114,7 +131,10 @@ def bench(
 ) -> None:
     """Measure latency, memory and accuracy of exported artifacts.
 
-    Exit code 1 when a measurement fails, a budget is violated or the baseline regresses.
+    Exit code 1 when a measurement fails, a budget is violated or the baseline regresses,
+    and when an artifact's export validation had failed (unless --allow-failed). Budgets
+    count measured rows only: a budget whose rows were all skipped or failed, or that
+    matches no row, fails too.
     Latencies are per call of one batch, shown in ns/µs/ms/s (the JSON keeps milliseconds);
     samples/s is batch / p50; a p95 marked * has a large spread. One progress line per
     measurement goes to stderr. Under GitHub Actions (GITHUB_ACTIONS=true) failures are also
@@ -135,10 +155,18 @@ def bench(
     """
     from edgekit.bench import github_annotations, run_bench, write_outputs
     from edgekit.bench.ci import in_github_actions
+    from edgekit.bench.write import bench_inputs, check_outputs
     from edgekit.tables import latency
 
     to_stdout = json_out == "-"
     err = to_stdout  # stdout carries nothing but the JSON then
+    outputs: dict[str, Any] = {
+        "json_path": None if to_stdout else json_out,
+        "markdown_path": markdown,
+        "junit_path": junit,
+    }
+    inputs = bench_inputs(artifacts, data=options.get("data"), baseline=options.get("baseline"))
+    check_outputs(**outputs, protect=inputs)  # before anything is measured
 
     def progress(row: BenchRow, index: int, total: int) -> None:
         lat = row.latency_ms or {}
@@ -157,12 +185,7 @@ def bench(
         on_row=progress,
         **options,
     )
-    write_outputs(
-        result,
-        json_path=None if to_stdout else json_out,
-        markdown_path=markdown,
-        junit_path=junit,
-    )
+    write_outputs(result, **outputs, protect=inputs)
     click.echo(result.table(), err=err)
     if to_stdout:
         import json
@@ -208,6 +231,10 @@ def compare(
     """
     from edgekit.bench import compare_report, comparison_annotations
     from edgekit.bench.ci import in_github_actions
+    from edgekit.fileio import check_output
+
+    if markdown is not None:
+        check_output(markdown, protect=[base, new])
 
     report = compare_report(base, new, max_regression=max_regression, markdown_path=markdown)
     result = report.comparison

@@ -1,14 +1,24 @@
 """Which device ``--device`` names: ``cpu``/``gpu`` here, ``ssh://[user@]host[:port]``, or NAME.
 
-A NAME is a ``[devices.NAME]`` table in ``~/.config/edgekit/devices.toml``
-(``$XDG_CONFIG_HOME`` is honoured) or in ``edgekit.toml`` in the working directory; the
-working directory's file is read last and wins, per device::
+A NAME is a ``[devices.NAME]`` table in the user's ``~/.config/edgekit/devices.toml``
+(``$XDG_CONFIG_HOME`` is honoured) or in the project's ``edgekit.toml`` in the working
+directory; the user's entry wins over a project's for the same name::
 
     [devices.pi4]
     host = "pi@raspberrypi.local"      # [user@]host, required
     port = 22                          # optional; else ssh's own configuration decides
     python = "/home/pi/venv/bin/python"  # optional; default python3
     ssh_options = {IdentityFile = "~/.ssh/pi"}   # optional; each becomes -o KEY=VALUE
+
+A project's file comes with the code in the working directory (a cloned repository), so its
+devices cannot set ssh options that run commands on this machine (:data:`COMMAND_OPTIONS`:
+``ProxyCommand``, ``LocalCommand``, ``KnownHostsCommand``, ``ProxyJump``, ...), as git ignores
+a repository's own hooks. The user allows one project's file in the user's own file::
+
+    allow_commands = ["~/src/robot"]   # project directories (or their edgekit.toml files)
+
+The check is made where the ssh command line is built (:meth:`edgekit.devices.SSH.option_args`),
+so no caller can get around it.
 """
 
 from __future__ import annotations
@@ -37,6 +47,26 @@ _DESTINATION = re.compile(rf"^(?:(?P<user>{_USER})@)?(?P<host>{_HOST})$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _OPTION_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 URL_FORM = "ssh://[user@]host[:port]"
+PROJECT_FILE = "edgekit.toml"
+USER_FILE = Path("edgekit") / "devices.toml"
+# ssh_config options that run a command (or load code) on this machine, or change how the
+# options after them are read; lower case, as ssh compares them.
+COMMAND_OPTIONS = (
+    "proxycommand",
+    "proxyjump",
+    "localcommand",
+    "permitlocalcommand",
+    "knownhostscommand",
+    "match",
+    "include",
+    "host",
+    "pkcs11provider",
+    "securitykeyprovider",
+)
+# ...and what must not appear inside another option's value either (-oProxyCommand=...).
+_COMMAND_WORD = re.compile(
+    "|".join(o for o in COMMAND_OPTIONS if o not in ("match", "include", "host")), re.IGNORECASE
+)
 
 
 @dataclass
@@ -54,6 +84,9 @@ class Device:
     python: str | None = None
     ssh_options: dict[str, str] = field(default_factory=dict)
     origin: str = "--device"  # where it was defined (a file, or the flag)
+    # whether ssh_options may run commands here (COMMAND_OPTIONS): the user's own file, or a
+    # project file the user allowed
+    allow_commands: bool = False
 
     @property
     def destination(self) -> str:
@@ -78,7 +111,41 @@ class Device:
             "python": self.python,
             "ssh_options": dict(self.ssh_options),
             "origin": self.origin,
+            "allow_commands": self.allow_commands,
         }
+
+    def check_options(self) -> None:
+        """Refuse ``ssh_options`` that would run a command here, unless allowed."""
+        if self.allow_commands:
+            return
+        for key, value in self.ssh_options.items():
+            word = key if key.lower() in COMMAND_OPTIONS else None
+            if word is None:
+                m = _COMMAND_WORD.search(value)
+                word = m.group(0) if m else None
+            if word is not None:
+                raise EdgekitError(command_refusal(self, key, word))
+
+
+def user_file() -> Path:
+    """The user's own device file (it need not exist)."""
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return config / USER_FILE
+
+
+def command_refusal(device: Device, key: str, word: str) -> str:
+    """The one line that refuses a project's device option that would run a command."""
+    origin = Path(device.origin)
+    what = (
+        f"sets ssh option {key}"
+        if key.lower() == word.lower()
+        else (f"has {word!r} in ssh option {key}")
+    )
+    return (
+        f"{origin}: device {device.name!r} {what}, which would run a command on this machine; "
+        f"a project's {PROJECT_FILE} may not do that (define the device in {user_file()}, or "
+        f'allow this project there: allow_commands = ["{origin.parent}"])'
+    )
 
 
 def _port(value: Any, where: str) -> int:
@@ -126,9 +193,9 @@ def _has_control(text: str) -> bool:
 
 
 def config_files() -> list[Path]:
-    """Device files that exist, in the order they are read (later files win, per device)."""
-    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    candidates = [config / "edgekit" / "devices.toml", Path.cwd() / "edgekit.toml"]
+    """Device files that exist, in the order they are read (later files win, per device):
+    the project's ``./edgekit.toml``, then the user's own file."""
+    candidates = [Path.cwd() / PROJECT_FILE, user_file()]
     return [p for p in candidates if p.is_file()]
 
 
@@ -142,7 +209,7 @@ def _option_value(value: Any, where: str) -> str:
     raise EdgekitError(f"{where} must be a string, number or boolean, got {value!r}")
 
 
-def _device(path: Path, name: str, entry: Any) -> Device:
+def _device(path: Path, name: str, entry: Any, *, allow_commands: bool = False) -> Device:
     where = f"{path}: device {name!r}"
     if not _NAME.match(name) or name in LOCAL_DEVICES:
         raise EdgekitError(
@@ -182,27 +249,62 @@ def _device(path: Path, name: str, entry: Any) -> Device:
         python=python.strip() if python else None,
         ssh_options=ssh_options,
         origin=str(path),
+        allow_commands=allow_commands,
     )
 
 
-def _read(path: Path) -> dict[str, Device]:
+def _document(path: Path) -> dict[str, Any]:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise EdgekitError(f"{path}: not a valid TOML file ({err})") from err
     except OSError as err:
         raise EdgekitError(f"{path}: cannot read it ({err.strerror or err})") from err
+
+
+def _read(path: Path, *, allow_commands: bool = False) -> dict[str, Device]:
+    doc = _document(path)
     section = doc.get("devices", {})
     if not isinstance(section, dict):
         raise EdgekitError(f"{path}: [devices] must be a table of [devices.NAME] tables")
-    return {name: _device(path, name, entry) for name, entry in section.items()}
+    return {
+        name: _device(path, name, entry, allow_commands=allow_commands)
+        for name, entry in section.items()
+    }
+
+
+def allowed_projects(path: Path | None = None) -> list[Path]:
+    """The project files whose devices may run commands: ``allow_commands`` in the user's
+    own file (``path``, default :func:`user_file`), each a directory or its edgekit.toml."""
+    path = user_file() if path is None else path
+    if not path.is_file():
+        return []
+    value = _document(path).get("allow_commands", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise EdgekitError(
+            f'{path}: allow_commands must be a list of project directories, e.g. ["~/src/robot"]'
+        )
+    out = []
+    for item in value:
+        allowed = Path(item.strip()).expanduser().resolve()
+        out.append(allowed if allowed.suffix == ".toml" else allowed / PROJECT_FILE)
+    return out
+
+
+def _is_user_file(path: Path) -> bool:
+    return path.resolve() == user_file().resolve()
 
 
 def load_devices(files: list[Path] | None = None) -> dict[str, Device]:
-    """The configured devices by name (``files`` defaults to :func:`config_files`)."""
+    """The configured devices by name (``files`` defaults to :func:`config_files`; later
+    files win). Devices of the user's own file may use every ssh option; those of any other
+    file only if the user's file allows that file (``allow_commands``)."""
     devices: dict[str, Device] = {}
-    for path in config_files() if files is None else files:
-        devices.update(_read(Path(path)))
+    paths = [Path(p) for p in (config_files() if files is None else files)]
+    allowed = allowed_projects() if any(not _is_user_file(p) for p in paths) else []
+    for path in paths:
+        trusted = _is_user_file(path) or path.resolve() in allowed
+        devices.update(_read(path, allow_commands=trusted))
     return devices
 
 
@@ -221,7 +323,9 @@ def resolve_device(spec: str) -> Device:
         return parse_ssh_url(spec)
     devices = load_devices()
     if spec in devices:
-        return devices[spec]
+        device = devices[spec]
+        device.check_options()
+        return device
     defined = ", ".join(sorted(devices)) if devices else "none defined"
     raise EdgekitError(
         f"unknown device {spec!r}; choose cpu, gpu, {URL_FORM} or a device name from "

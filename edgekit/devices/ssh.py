@@ -101,7 +101,13 @@ class SSH:
     _control_dir: str | None = field(default=None, init=False, repr=False)
 
     def option_args(self) -> list[str]:
-        """``-o KEY=VALUE`` arguments, first value of each key wins (as in ssh)."""
+        """``-o KEY=VALUE`` arguments, first value of each key wins (as in ssh).
+
+        A device whose entry may not run commands here (a project's ``edgekit.toml``) is
+        refused when its ``ssh_options`` hold one (:meth:`Device.check_options`): every ssh
+        and scp command line is built here.
+        """
+        self.device.check_options()
         pairs = [*ENFORCED, *self.options, *self.device.ssh_options.items(), *DEFAULTS]
         if self.multiplex and self._control_dir is None:
             self._control_dir = _control_dir()

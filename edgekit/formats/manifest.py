@@ -9,6 +9,7 @@ names that would point outside the export directory. It imports neither numpy no
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,6 +22,8 @@ TASKS = ("binary", "multiclass", "regression")
 # The artifact formats a manifest lists, and the file suffix of each.
 ARTIFACT_FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
 C_VARIANTS = ("float32", "int8")
+C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def manifest_file(path: str | os.PathLike) -> Path:
@@ -149,7 +152,100 @@ def c_source_entry(path: str | os.PathLike, manifest: dict[str, Any]) -> dict[st
     sources = [p for p in paths if p.suffix == ".c"]
     if len(sources) != 1:
         raise EdgekitError(f"{path}: 'c_source' must list one .c file and its header")
+    prefix = info.get("prefix")
+    # The prefix is pasted into the bench harness's C (#include "<prefix>_model.h"): nothing
+    # but a C identifier may get there.
+    if not isinstance(prefix, str) or not C_IDENTIFIER.match(prefix):
+        raise EdgekitError(
+            f"{path}: 'c_source' has prefix {prefix!r}, which is not a C identifier "
+            "(letters, digits and '_', not starting with a digit)"
+        )
+    for key in ("input_size", "output_size"):
+        value = info.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
+            raise EdgekitError(f"{path}: 'c_source' has {key} {value!r}; expected an integer >= 1")
     return {**info, "paths": [p for p in paths if p.suffix != ".c"] + sources}
+
+
+def recorded_sha256(entry: dict[str, Any], *, where: str | Path) -> str | None:
+    """The ``sha256`` an artifact entry records (None when it records none)."""
+    digest = entry.get("sha256")
+    if digest is None:
+        return None
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise EdgekitError(f"{where}: {entry.get('file')!r} has a malformed sha256 {digest!r}")
+    return digest
+
+
+def changed_since_export(path: Path, where: str | Path) -> EdgekitError:
+    return EdgekitError(
+        f"{path}: the file changed since export (its sha256 is not the one {where} records); "
+        "restore it or export again"
+    )
+
+
+def verify_artifact(entry: dict[str, Any], path: str | os.PathLike, *, where: str | Path) -> None:
+    """Refuse ``path`` when the manifest ``entry`` records a different sha256 for it.
+
+    ``where`` (the manifest) names the record in the message. An entry without ``sha256``
+    (a hand-written manifest) has nothing to verify.
+    """
+    from edgekit.fileio import sha256_file
+
+    digest = recorded_sha256(entry, where=where)
+    if digest is not None and sha256_file(path) != digest:
+        raise changed_since_export(Path(path), where)
+
+
+def c_source_digests(info: dict[str, Any], *, where: str | Path) -> dict[str, str]:
+    """The sha256 of each C file that a checked ``c_source`` entry records, by file name.
+
+    The C is compiled and run natively by ``bench --runtime c``, so it must be the code that
+    export wrote: an entry that records no digest for one of its files is refused.
+    """
+    digests = info.get("sha256")
+    files = info["files"]
+    if digests is None:
+        raise EdgekitError(
+            f"{where}: the c_source entry records no sha256 of {', '.join(files)}, so bench "
+            "cannot check that they are the files export wrote; export them again "
+            "(edgekit export --c-source ...) to bench them with --runtime c"
+        )
+    if not isinstance(digests, dict):
+        raise EdgekitError(f"{where}: 'c_source' has a malformed 'sha256' (expected an object)")
+    out = {}
+    for name in files:
+        digest = digests.get(name)
+        if not isinstance(digest, str) or not _SHA256.match(digest):
+            raise EdgekitError(
+                f"{where}: the c_source entry records no valid sha256 of {name}; export it "
+                "again to bench it with --runtime c"
+            )
+        out[name] = digest
+    return out
+
+
+def read_verified(path: Path, digest: str, *, where: str | Path) -> bytes:
+    """The bytes of ``path``, refused unless their sha256 is ``digest`` (read once, so what
+    is checked is what the caller uses)."""
+    import hashlib
+
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise changed_since_export(path, where)
+    return data
+
+
+def validation_failure(entry: dict[str, Any]) -> str | None:
+    """Why an artifact (or ``c_source``) entry failed its export validation; None if it did
+    not fail (passed, or not validated)."""
+    validation = entry.get("validation")
+    if not isinstance(validation, dict) or validation.get("passed") is not False:
+        return None
+    if isinstance(validation.get("error"), str):
+        return str(validation["error"])[:200]
+    criterion = validation.get("criterion")
+    return f"{criterion} not met" if isinstance(criterion, str) else "validation.passed is false"
 
 
 def input_quantization(entry: dict[str, Any]) -> dict[str, Any] | None:

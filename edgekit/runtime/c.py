@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.formats.manifest import first_shape
+from edgekit.formats.manifest import c_source_digests, first_shape, read_verified
 from edgekit.runtime.base import Runner, RuntimeUnavailable, TensorInfo
 from edgekit.toolchain import NO_COMPILER, find_compiler, object_footprint, run_compiler
 
@@ -123,6 +123,7 @@ class CRunner(Runner):
         self._build_dir: Path | None = None
         self._library: Path | None = None
         self.compiler: str | None = None
+        self._info: dict[str, Any] = {}
 
     def _check(self) -> dict[str, Any]:
         if self.device != "cpu":
@@ -132,6 +133,7 @@ class CRunner(Runner):
                 f"the generated C runs on one thread; threads={self.threads} does not apply"
             )
         info = c_source_entry(self.path)
+        self._info = info
         self.prefix = str(info["prefix"])
         self.variant = str(info["variant"])
         self.input_size, self.output_size = int(info["input_size"]), int(info["output_size"])
@@ -145,10 +147,16 @@ class CRunner(Runner):
         return info
 
     def build(self) -> Path:
-        """Compile the model and the harness into a shared library (once); returns it."""
+        """Compile the model and the harness into a shared library (once); returns it.
+
+        Only the C files that export wrote are compiled: each is checked against the sha256
+        the manifest's ``c_source`` entry records (an entry without them is refused: export
+        again), and its prefix must be a C identifier.
+        """
         if self._library is not None:
             return self._library
         self._check()
+        info = self._info
         cc = find_compiler()
         if cc is None:
             raise RuntimeUnavailable(NO_COMPILER)
@@ -157,6 +165,16 @@ class CRunner(Runner):
             raise EdgekitError(f"{header}: no such file (the header of {self.path.name})")
         build = Path(tempfile.mkdtemp(prefix="edgekit-c-"))
         self._build_dir = build
+        # What is compiled is a copy of the C files in the private build directory, each
+        # checked against the sha256 that export recorded (read once: what is checked is what
+        # is compiled), and nothing from the export directory is on the include path.
+        where = self.path.parent / "manifest.json"
+        digests = c_source_digests(info, where=where)
+        for path in info["paths"]:
+            (build / path.name).write_bytes(read_verified(path, digests[path.name], where=where))
+        source = build / self.path.name
+        if not (build / header.name).is_file():
+            raise EdgekitError(f"{where}: 'c_source' does not list {header.name}")
         wrapper = build / "ek_bench.c"
         wrapper.write_text(
             WRAPPER.format(p=self.prefix, N_IN=self.input_size, N_OUT=self.output_size),
@@ -164,9 +182,9 @@ class CRunner(Runner):
         )
         model_o, wrapper_o = build / "model.o", build / "ek_bench.o"
         library = build / "libek_model.so"
-        common = [*CFLAGS, "-fPIC", "-fvisibility=hidden", f"-I{self.path.parent}"]
+        common = [*CFLAGS, "-fPIC", "-fvisibility=hidden", "-iquote", str(build)]
         for cmd in (
-            [cc, *common, "-c", str(self.path), "-o", str(model_o)],
+            [cc, *common, "-c", str(source), "-o", str(model_o)],
             [cc, *common, "-c", str(wrapper), "-o", str(wrapper_o)],
             [cc, "-shared", str(model_o), str(wrapper_o), "-o", str(library), "-lm"],
         ):

@@ -21,6 +21,7 @@ from tests.bench.benchhelpers import (
     corrupt_input_type,
     manifest,
     noisy_run,
+    rehash,
     run_edgekit,
 )
 
@@ -126,6 +127,7 @@ def test_a_crashing_runtime_is_isolated(export_copy):
     """A corrupt int8 model crashes LiteRT; bench reports it and measures the rest."""
     bad = export_copy / "model.int8.tflite"
     corrupt_input_type(bad, bad)
+    rehash(export_copy, bad.name)  # the manifest records the corrupt file (else: refused)
     proc = run_edgekit("bench", str(export_copy), *FAST, "--json", "-")
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1] == "edgekit: error: 1 measurement(s) failed"
@@ -157,6 +159,7 @@ def test_corrupt_and_foreign_files_are_error_rows(export_copy, name, content, me
     path = export_copy / name
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2] if content == "truncate" else content)
+    rehash(export_copy, name)  # the manifest records the damaged file (else: refused)
     code, out, err = cli("bench", str(path), *FAST)
     assert code == 1
     assert err.splitlines()[-1] == "edgekit: error: 1 measurement(s) failed"

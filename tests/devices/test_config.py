@@ -81,8 +81,10 @@ def test_device_files_and_precedence(tmp_path, monkeypatch):
         "ConnectTimeout": "5",
     }
     assert pi.origin == str(user_file) and pi.label == "pi4 (pi@raspberrypi.local:22)"
-    jetson = resolve_device("jetson")  # the working directory's edgekit.toml wins
-    assert (jetson.destination, jetson.port, jetson.python) == ("ubuntu@jetson.lan", 2200, None)
+    # the user's own entry wins over the working directory's (a cloned project's) edgekit.toml
+    jetson = resolve_device("jetson")
+    assert (jetson.destination, jetson.port, jetson.python) == ("nvidia@jetson", None, None)
+    assert jetson.origin == str(user_file)
     with pytest.raises(EdgekitError) as err:
         resolve_device("tpu")
     assert str(err.value) == (
