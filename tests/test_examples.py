@@ -113,7 +113,12 @@ def test_ci_workflow_structure():
     install = next(r for r in runs if "pip install" in r)
     assert install.strip() == 'python -m pip install "$EDGEKIT"'
     spec = workflow["env"]["EDGEKIT"]
-    assert spec.startswith("edgekit[train] @ git+https://") and "@v" in spec.split("git+")[1]
+    assert spec == (
+        "edgekit[train] @ file://${{ github.workspace }}/wheels/edgekit-0.1.0-py3-none-any.whl"
+    )
+    from edgekit._version import __version__
+
+    assert f"edgekit-{__version__}-py3-none-any.whl" in spec  # the wheel this version builds
     assert "pip install edgekit" not in text.replace("`pip install edgekit`", "")
     assert any(r.strip() == "bash examples/ci/gate.sh" for r in runs)
     baseline = next(s for s in steps if s.get("name") == "Download the baseline")

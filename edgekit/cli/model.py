@@ -112,6 +112,25 @@ def _run_summary(run: Run) -> str:
     "--c-prefix", default="edgekit", show_default=True, help="Prefix of the generated C names."
 )
 @click.option(
+    "--mcu",
+    is_flag=True,
+    help="TFLite variants with a fixed batch of 1 and no shape ops (SHAPE, STRIDED_SLICE, "
+    "PACK), as TensorFlow Lite Micro wants them.",
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    help="Test data (.npz with x and y, or .csv) to validate on; a bare model needs it for "
+    "accuracy, a run uses its own by default.",
+)
+@click.option("--target", help="The label column of a --data CSV (default: none, or the run's).")
+@click.option(
+    "--calibration",
+    type=click.Path(dir_okay=False),
+    help="Representative inputs (.npz x or .csv) for int8, int16x8 and onnx-static "
+    "(default: the --data inputs).",
+)
+@click.option(
     "--calibration-samples",
     type=int,
     default=200,
@@ -142,17 +161,25 @@ def _run_summary(run: Run) -> str:
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Export directory (default RUN_DIR/export)."
 )
-@click.option("--force", is_flag=True, help="Overwrite an existing export directory.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace variants the export directory already holds (or an export of another "
+    "model); the other artifacts are kept.",
+)
 def export(
     source: str | None, quantize: str | None, onnx_quantize: str | None, **options: Any
 ) -> None:
-    """Export a run (default runs/latest) or a .keras model to TFLite and ONNX.
+    """Export a run (default runs/latest), a .keras/.h5 model or a SavedModel directory to
+    TFLite, ONNX and C. Into an existing export directory, the variants asked for are added
+    and the others kept.
 
     \b
     Examples:
       edgekit export --quantize all
       edgekit export runs/latest --tflite --quantize float32,int8 --onnx --onnx-quantize dynamic
-      edgekit export model.keras --quantize int8 --c-array --out build/
+      edgekit export model.keras --data test.csv --target label --quantize int8 --out build/
+      edgekit export --quantize int8 --mcu --c-array
       edgekit export --quantize auto --integer-only --max-accuracy-drop 1
     """
     from edgekit.exporters import export as export_api

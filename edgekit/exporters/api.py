@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,14 +13,29 @@ import numpy as np
 
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError
+from edgekit.exporters.build import build_variant, float_note, write_c_arrays
+from edgekit.exporters.merge import TEST_DATA, entry_files, plan_merge
 from edgekit.exporters.onnx import check_opset
-from edgekit.exporters.source import check_layers, infer_task, model_digest, resolve_source
-from edgekit.exporters.variants import AUTO, BuildInputs, folded_input, select_variants
-from edgekit.fileio import atomic_directory, sha256_file
+from edgekit.exporters.source import (
+    as_float32,
+    attach_data,
+    check_layers,
+    infer_task,
+    model_digest,
+    resolve_source,
+)
+from edgekit.exporters.tflite import TFLITE_VARIANTS
+from edgekit.exporters.variants import AUTO, VARIANTS, BuildInputs, select_variants
+from edgekit.fileio import (
+    atomic_directory,
+    check_not_input,
+    check_output_dir,
+    temporary_directory,
+)
 from edgekit.formats.manifest import MANIFEST_NAME, MANIFEST_SCHEMA, write_manifest
 from edgekit.formats.run_dir import Run
 
-# Layers the exporters (TFLite, ONNX and edgekit's C generator) are built and tested for.
+# Without test data, float parity is checked on this many seeded random inputs.
 REFERENCE_SAMPLES_WITHOUT_DATA = 256
 
 
@@ -32,6 +46,8 @@ class ExportResult:
     path: Path
     manifest: dict[str, Any]
     extra_files: list[Path] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # files of the directory's old export
+    kept: list[str] = field(default_factory=list)  # artifacts kept from it, unchanged
 
     @property
     def manifest_path(self) -> Path:
@@ -43,7 +59,8 @@ class ExportResult:
 
     @property
     def failed_variants(self) -> list[str]:
-        failed = [a["variant"] for a in self.artifacts if not a["validation"]["passed"]]
+        failed = [a["variant"] for a in self.artifacts if a["validation"]["passed"] is False]
+        failed += [p["variant"] for p in self.manifest.get("problems", []) if not p["skipped"]]
         if self.manifest.get("c_source", {}).get("validation", {}).get("passed") is False:
             failed.append("c-source")
         return failed
@@ -66,6 +83,10 @@ class ExportResult:
             from edgekit.exporters.c_source import c_source_summary
 
             text += "\n" + c_source_summary(self.manifest["c_source"])
+        if self.kept:
+            text += "\nkept from the existing export: " + ", ".join(self.kept)
+        if self.replaced:
+            text += "\nreplaced: " + ", ".join(self.replaced)
         return text
 
 
@@ -81,6 +102,10 @@ def export(
     c_array: bool = False,
     c_source: str | None = None,
     c_prefix: str = "edgekit",
+    mcu: bool = False,
+    data: str | Path | None = None,
+    target: str | None = None,
+    calibration: str | Path | None = None,
     calibration_samples: int = 200,
     atol: float = 1e-4,
     max_accuracy_drop: float = 1.0,
@@ -88,26 +113,38 @@ def export(
     out: str | Path | None = None,
     force: bool = False,
 ) -> ExportResult:
-    """Export a run (a :class:`Run`, its directory, default ``runs/latest``) or a ``.keras``
-    file into validated artifacts and a manifest (``edgekit export``; see its ``--help``).
+    """Export a run (a :class:`Run`, its directory, default ``runs/latest``), a ``.keras`` or
+    ``.h5`` file or a SavedModel directory into validated artifacts and a manifest
+    (``edgekit export``; see its ``--help``).
 
-    ``quantize=["auto"]`` adds the ``auto`` variant, the smallest artifact that meets
-    ``max_accuracy_drop`` (:mod:`edgekit.exporters.auto`); ``integer_only`` restricts it to
-    artifacts whose every op is integer."""
+    ``data``/``target``/``calibration``: the user's own test and calibration data (``.npz`` or
+    ``.csv``), for a bare model or instead of a run's. Into an existing export directory the
+    variants asked for are added (replaced with ``force``) and the others kept
+    (:mod:`edgekit.exporters.merge`). ``quantize=["auto"]`` adds the ``auto`` variant, the
+    smallest artifact that meets ``max_accuracy_drop`` (:mod:`edgekit.exporters.auto`);
+    ``integer_only`` restricts it to artifacts whose every op is integer. ``mcu``: TFLite
+    variants with a fixed batch of 1 and no shape ops, as TensorFlow Lite Micro wants them."""
     variants = select_variants(
         tflite=tflite, quantize=quantize, onnx=onnx, onnx_quantize=onnx_quantize
     )
     names = [v.name for v in variants]
+    implied = ["onnx-float32"] if onnx_quantize is not None and not onnx else []
+    optional = set(TFLITE_VARIANTS) if quantize == ["all"] else set()  # failures: skipped
     if integer_only and AUTO not in names:
         raise EdgekitError("--integer-only applies to the auto variant; add --quantize auto")
     if io_type is not None and "int8" not in names:
         raise EdgekitError("--io-type applies to the int8 variant; add --quantize int8")
     if c_array and not any(v.format == "tflite" for v in variants):
         raise EdgekitError("--c-array needs at least one TFLite variant")
+    if mcu and not any(v.format == "tflite" for v in variants):
+        raise EdgekitError("--mcu applies to TFLite variants; add --tflite or --quantize")
     if c_source is not None:
         from edgekit.exporters.c_source import plan_c_source
 
         variants = plan_c_source(c_source, c_prefix, io_type=io_type, variants=variants)
+        if "int8" not in names and any(v.name == "int8" for v in variants):
+            implied.append("int8")
+    requested = [v.name for v in variants if v.name not in implied]
     check_opset(opset)
     if calibration_samples < 1:
         raise EdgekitError(f"--calibration-samples must be at least 1, got {calibration_samples}")
@@ -116,69 +153,119 @@ def export(
     if not max_accuracy_drop >= 0:
         raise EdgekitError(f"--max-accuracy-drop must be non-negative, got {max_accuracy_drop}")
 
-    src = resolve_source(source)
-    out_dir = Path(out) if out else src.default_out
-    if out_dir.exists() and not force:
-        raise EdgekitError(f"{out_dir} already exists; pass --force to overwrite it")
-    needs_calibration = [v.name for v in variants if v.calibrated]
-    if needs_calibration and src.calibration is None:
-        raise EdgekitError(
-            f"{', '.join(needs_calibration)} need calibration data, and {src.model_path} has "
-            "no data/calibration.npz beside it; export a run directory made by `edgekit train`"
-        )
-
     from edgekit.formats.keras_file import load_model_file
 
+    source_path = source.path if isinstance(source, Run) else source
+    if out is not None:  # before anything is read: never the source, nor a directory holding it
+        early = [p for p in (source_path or "runs/latest", data, calibration) if p is not None]
+        check_not_input(out, early)
+        if force:
+            check_output_dir(out, force=True, protect=early)
+    src = resolve_source(source)
+    out_dir = Path(out) if out else src.default_out
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EdgekitError(f"--out {out_dir} exists and is not a directory")
+    protect = [p for p in (source_path, src.model_path, data, calibration) if p is not None]
+    check_not_input(out_dir, protect)  # never the source, nor a directory holding it
+    if force:  # the working directory, home, a directory edgekit did not write: refused now
+        check_output_dir(out_dir, force=True, protect=protect)
     model = load_model_file(src.model_path)
     check_layers(model, src.model_path)
-    task = src.task or infer_task(model)
-    ref = _reference(model, task, src.test)
-    calibration = None
+    n_features = int(np.prod([int(d) for d in model.inputs[0].shape[1:]]))
+    attach_data(src, data=data, target=target, calibration=calibration, n_features=n_features)
+    want = [int(d) for d in model.inputs[0].shape[1:]]
+    if src.test is not None:
+        src.test["x"] = _shaped(src.test["x"], want)
     if src.calibration is not None:
-        calibration = np.asarray(src.calibration[:calibration_samples], np.float32)
-        want = [int(d) for d in model.inputs[0].shape[1:]]
-        if list(calibration.shape[1:]) != want:
+        src.calibration = _shaped(src.calibration, want)
+    task = src.task or infer_task(model)
+    ref = _reference(model, task, src)
+    model, dtype_note = as_float32(model)  # what the artifacts are built from
+    if AUTO in names and ref.synthetic:
+        raise EdgekitError(
+            "--quantize auto judges accuracy, and there is no test data; pass --data FILE"
+        )
+    digest = model_digest(src.model_path)
+    merge = plan_merge(
+        out_dir, source_digest=digest, x=ref.x, requested=requested, implied=implied,
+        c_source=c_source is not None, force=force,
+    )  # fmt: skip
+    if merge.regenerate_c is not None:  # its int8 artifact is being replaced
+        c_source, c_prefix = merge.regenerate_c
+    if merge.directory is None and out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise EdgekitError(f"{out_dir} already exists; pass --force to overwrite it")
+    variants = [v for v in variants if v.name not in merge.reused]
+    needs_calibration = [v.name for v in variants if v.calibrated]
+    calib = None
+    if needs_calibration:
+        if src.calibration is None:
             raise EdgekitError(
-                f"calibration data has feature shape {list(calibration.shape[1:])}, "
+                f"{', '.join(needs_calibration)} need{'s' if len(needs_calibration) == 1 else ''} "
+                f"calibration data, and {src.model_path} has none; pass --calibration FILE "
+                "(or --data FILE, whose inputs calibrate too)"
+            )
+        calib = np.asarray(src.calibration[:calibration_samples], np.float32)
+        if list(calib.shape[1:]) != want:
+            raise EdgekitError(
+                f"calibration data has feature shape {list(calib.shape[1:])}, "
                 f"the model takes {want}"
             )
 
     core, affine = (None, None)
     if needs_calibration:
-        from edgekit.exporters.preprocess import split_normalization
+        from edgekit.exporters.fold import fold_batch_norm
+        from edgekit.exporters.preprocess import split_normalization, synthesize_normalization
 
-        core, affine = split_normalization(model)
+        folded = fold_batch_norm(model)  # the integer variants' model
+        core, affine = split_normalization(folded)
         if affine is None:
+            core, affine = synthesize_normalization(folded, calib)
+        if affine is None and core is model:
             core = None
-    with atomic_directory(out_dir, force=force) as tmp, tempfile.TemporaryDirectory() as scratch:
+    problems: list[dict[str, Any]] = []
+    empty = out_dir.is_dir() and not any(out_dir.iterdir())
+    with (
+        atomic_directory(
+            out_dir, force=force or merge.directory is not None or empty, protect=protect
+        ) as tmp,
+        temporary_directory() as scratch,
+    ):
+        merge.copy_into(tmp)
+        batch = 1 if mcu else None
         saved_model = core_saved_model = None
         if any(v.format == "tflite" for v in variants):
             from edgekit._lazy import silenced
             from edgekit.exporters.tflite import saved_model_for
 
             with silenced():
-                saved_model = saved_model_for(model, Path(scratch) / "saved_model")
+                saved_model = saved_model_for(model, Path(scratch) / "saved_model", batch=batch)
                 if core is not None and any(
                     v.calibrated and v.format == "tflite" for v in variants
                 ):
-                    core_saved_model = saved_model_for(core, Path(scratch) / "core_saved_model")
+                    core_saved_model = saved_model_for(
+                        core, Path(scratch) / "core_saved_model", batch=batch
+                    )
         inputs = BuildInputs(
-            model=model,
-            out_dir=tmp,
-            saved_model=saved_model,
-            calibration=calibration,
-            io_type=io_type or "int8",
-            opset=opset,
-            core=core,
-            core_saved_model=core_saved_model,
-            affine=affine,
-        )
+            model=model, out_dir=tmp, saved_model=saved_model, calibration=calib,
+            io_type=io_type or "int8", opset=opset, core=core,
+            core_saved_model=core_saved_model, affine=affine, batch=batch,
+        )  # fmt: skip
+        entries: list[dict[str, Any]] = []
         with _gc_frozen():
-            entries = [
-                _build_one(v, inputs, ref, atol, max_accuracy_drop)
-                for v in variants
-                if v.build is not None
-            ]
+            for v in variants:
+                if v.build is None:
+                    continue
+                blocked = _blocked_by(v, problems)
+                try:
+                    if blocked:
+                        raise EdgekitError(blocked)
+                    entries.append(build_variant(v, inputs, ref, atol, max_accuracy_drop))
+                except EdgekitError as err:
+                    reason = str(err).replace(str(tmp), str(out_dir))  # not the temporary name
+                    problems.append(
+                        {"variant": v.name, "file": v.file, "reason": reason,
+                         "skipped": v.name in optional}
+                    )  # fmt: skip
             if AUTO in names:
                 from edgekit.exporters.auto import build_auto
 
@@ -188,47 +275,91 @@ def export(
                         atol=atol, max_accuracy_drop=max_accuracy_drop, integer_only=integer_only,
                     )
                 )  # fmt: skip
+        for entry in entries:
+            note = float_note(entry, tmp / entry["file"])
+            if note:
+                entry.setdefault("notes", []).append(note)
         extra: list[Path] = []
-        if c_array:
-            extra += _write_c_arrays(tmp, entries)
-        c_info = None
+        if c_array:  # the new artifacts, and kept ones that have no C array yet
+            extra += write_c_arrays(tmp, entries + [e for e in merge.kept if "c_array" not in e])
+        all_entries = _in_registry_order(merge.kept + entries)
+        c_info = merge.kept_c_source
         if c_source is not None:
             from edgekit.exporters.c_source import export_c_source
 
-            c_info = export_c_source(
-                tmp, variant=c_source, prefix=c_prefix, model=model, entries=entries,
-                x=ref.x, reference=ref.outputs, labels=src.labels, atol=atol,
-            )  # fmt: skip
-            extra += [tmp / name for name in c_info["files"]]
+            try:
+                c_info = export_c_source(
+                    tmp, variant=c_source, prefix=c_prefix, model=model, entries=all_entries,
+                    x=ref.x, reference=ref.outputs, labels=src.labels, features=src.features,
+                    atol=atol,
+                )  # fmt: skip
+            except EdgekitError as err:
+                problems.append(
+                    {"variant": "c-source", "file": f"{c_prefix}_model.c", "reason": str(err),
+                     "skipped": False}
+                )  # fmt: skip
+                c_info = None
+            if c_info is not None:
+                extra += [tmp / name for name in c_info["files"]]
         arrays = {"x": ref.x, "reference": ref.outputs}
         if ref.y is not None:
             arrays["y"] = ref.y
-        np.savez(tmp / "test.npz", **arrays)
-        manifest = {
+        np.savez(tmp / TEST_DATA, **arrays)
+        manifest: dict[str, Any] = {
             "schema": MANIFEST_SCHEMA,
             "task": task,
             "labels": src.labels,
             "features": src.features,
             "target": src.target,
-            "source": {"file": src.model_path.name, "sha256": model_digest(src.model_path)},
+            "source": {"file": src.model_path.name, "sha256": digest},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "edgekit": __version__,
             "validation": {
-                "data": "test.npz",
+                "data": TEST_DATA,
+                "on": ref.description,
                 "samples": len(ref.x),
                 "labelled": ref.y is not None,
                 "reference_metrics": ref.metrics,
                 "atol": atol,
                 "max_accuracy_drop": max_accuracy_drop,
             },
-            "artifacts": entries,
+            "artifacts": all_entries,
         }
+        if problems:
+            manifest["problems"] = problems
+        if dtype_note:
+            manifest["notes"] = [dtype_note]
         if c_info is not None:
             manifest["c_source"] = c_info
         write_manifest(tmp, manifest)
     return ExportResult(
-        path=out_dir.resolve(), manifest=manifest, extra_files=[out_dir / p.name for p in extra]
+        path=out_dir.resolve(),
+        manifest=manifest,
+        extra_files=[out_dir / p.name for p in extra],
+        replaced=merge.replaced,
+        kept=[f for e in merge.kept for f in entry_files(e)],
     )
+
+
+def _shaped(x: np.ndarray, want: list[int]) -> np.ndarray:
+    """Flat CSV columns in the model's sample shape (an 8x8 image from 64 columns)."""
+    if x.ndim == 2 and len(want) > 1 and int(np.prod(want)) == x.shape[1]:
+        return x.reshape(len(x), *want)
+    return x
+
+
+def _blocked_by(variant, problems: list[dict[str, Any]]) -> str | None:
+    """ONNX Runtime quantizes the float ONNX model: without it, there is nothing to quantize."""
+    if variant.name in ("onnx-dynamic", "onnx-static") and any(
+        p["variant"] == "onnx-float32" for p in problems
+    ):
+        return "needs onnx-float32, which could not be built"
+    return None
+
+
+def _in_registry_order(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    order = {name: i for i, name in enumerate(VARIANTS)}
+    return sorted(entries, key=lambda e: order.get(e["variant"], len(order)))
 
 
 @contextlib.contextmanager
@@ -242,63 +373,21 @@ def _gc_frozen():
         gc.unfreeze()
 
 
-def _reference(model, task: str, test: dict[str, np.ndarray] | None):
+def _reference(model, task: str, src):
     from edgekit.exporters.validate import Reference
 
+    want = [int(d) for d in model.inputs[0].shape[1:]]
+    test = src.test
     if test is not None and "x" in test:
         x = np.asarray(test["x"], np.float32)
         y = test.get("y")
-    else:  # no data: parity against the Keras model on seeded random inputs
-        shape = [int(d) for d in model.inputs[0].shape[1:]]
-        noise = np.random.default_rng(0).normal(size=(REFERENCE_SAMPLES_WITHOUT_DATA, *shape))
-        x, y = noise.astype(np.float32), None
-    want = [int(d) for d in model.inputs[0].shape[1:]]
+        synthetic = False
+    else:  # no data: float parity against the Keras model on seeded random inputs
+        noise = np.random.default_rng(0).normal(size=(REFERENCE_SAMPLES_WITHOUT_DATA, *want))
+        x, y, synthetic = noise.astype(np.float32), None, True
     if list(x.shape[1:]) != want:
         raise EdgekitError(
-            f"test data has feature shape {list(x.shape[1:])}, the model takes {want}"
+            f"{src.test_name} has feature shape {list(x.shape[1:])}, the model takes {want}"
         )
     outputs = np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float32)
-    return Reference(task=task, x=x, y=y, outputs=outputs)
-
-
-def _build_one(variant, inputs: BuildInputs, ref, atol: float, max_drop: float) -> dict:
-    from edgekit._lazy import silenced
-    from edgekit.exporters.validate import validate
-
-    path = inputs.out_dir / variant.file
-    with silenced():
-        variant.build(inputs, path)
-        folded = folded_input(path, inputs) if variant.calibrated else None
-        validation, ins, outs = validate(
-            path,
-            ref,
-            exact=variant.exact,
-            atol=atol,
-            max_accuracy_drop=max_drop,
-            input_quantization=folded,
-        )
-    return {
-        "file": variant.file,
-        "format": variant.format,
-        "variant": variant.name,
-        "bytes": path.stat().st_size,
-        "sha256": sha256_file(path),
-        "inputs": ins,
-        "outputs": outs,
-        "validation": validation,
-    }
-
-
-def _write_c_arrays(out_dir: Path, entries: list[dict]) -> list[Path]:
-    from edgekit.exporters.c_array import write_c_array
-    from edgekit.exporters.tflite import tflite_ops
-
-    written: list[Path] = []
-    for entry in entries:
-        if entry["format"] != "tflite":
-            continue
-        path = out_dir / entry["file"]
-        ops = tflite_ops(path)
-        entry["ops"] = list(dict.fromkeys(ops))
-        written += write_c_array(path, ops=ops)
-    return written
+    return Reference(task=task, x=x, y=y, outputs=outputs, synthetic=synthetic)

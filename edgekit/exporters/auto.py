@@ -29,6 +29,7 @@ from edgekit.exporters.auto_candidates import CANDIDATES, MORE_CALIBRATION, Cand
 from edgekit.exporters.validate import Reference, validate
 from edgekit.exporters.variants import AUTO, VARIANTS, BuildInputs, folded_input
 from edgekit.fileio import atomic_write_bytes, sha256_file
+from edgekit.formats.sizes import artifact_bytes
 
 INTEGER_DTYPES = ("int8", "uint8", "int16", "int32", "int64")
 EDGE_OPS = {"QUANTIZE": "inputs", "DEQUANTIZE": "outputs"}  # float allowed at the graph edge
@@ -94,7 +95,7 @@ def build_auto(
         "file": path.name,
         "format": "tflite",
         "variant": AUTO,
-        "bytes": path.stat().st_size,
+        "bytes": artifact_bytes(path),
         "sha256": sha256_file(path),
         "inputs": ins,
         "outputs": outs,
@@ -142,7 +143,7 @@ def _try(candidate: Candidate, s: Search, path: Path) -> tuple[dict[str, Any], t
     s.built[candidate.name] = path
     integer = integer_only_ops(path)
     record.update(
-        bytes=path.stat().st_size,
+        bytes=artifact_bytes(path),
         **{metric: validation.get(metric)},
         passed=bool(validation["passed"] and (integer or not s.integer_only)),
         integer_only=integer,

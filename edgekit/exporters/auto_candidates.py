@@ -44,7 +44,7 @@ class Search:
     def base(self) -> tuple[Any, Any]:
         """(Keras model, SavedModel) the integer candidates start from: the core, if any."""
         inp = self.inputs
-        if inp.affine is not None:
+        if inp.core is not None:
             return inp.core, inp.core_saved_model or inp.core
         return inp.model, inp.saved_model or inp.model
 

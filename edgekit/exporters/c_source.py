@@ -101,6 +101,7 @@ def to_c_source(
     origin: str | None = None,
     labels: list[str] | None = None,
     raw_input_q: dict[str, Any] | None = None,
+    features: list[str] | None = None,
 ) -> CSource:
     """Write ``<prefix>_model.h`` / ``<prefix>_model.c`` into ``out_dir``.
 
@@ -129,8 +130,12 @@ def to_c_source(
         code = write_int8(Path(tflite), prefix, comment, raw_input_q=raw_input_q)
     header = out_dir / f"{prefix}_model.h"
     source = out_dir / f"{prefix}_model.c"
-    atomic_write_text(header, code.header)
-    atomic_write_text(source, code.source)
+    head_text, source_text = _with_names(
+        prefix, code.header, code.source, features=features, labels=labels,
+        n_in=code.input_size, n_out=code.output_size,
+    )  # fmt: skip
+    atomic_write_text(header, head_text)
+    atomic_write_text(source, source_text)
     return CSource(
         variant=variant,
         prefix=prefix,
@@ -145,6 +150,42 @@ def to_c_source(
         arena_bytes=code.arena_bytes,
         needs_libm=code.needs_libm,
     )
+
+
+def _with_names(
+    prefix: str,
+    header: str,
+    source: str,
+    *,
+    features: list[str] | None,
+    labels: list[str] | None,
+    n_in: int,
+    n_out: int,
+) -> tuple[str, str]:
+    """The header and source with the input feature names and the output labels as string
+    arrays (``<prefix>_feature_names``, ``<prefix>_labels``), where they are known and
+    match the model's sizes: a device app reads the input order from them."""
+    from edgekit.exporters.c.literals import c_string
+
+    up = prefix.upper()
+    decls, defs = [], []
+    for names, what, size, macro in (
+        (features, "feature_names", n_in, "INPUT_SIZE"),
+        (labels, "labels", n_out, "OUTPUT_SIZE"),
+    ):
+        if not names or len(names) != size:
+            continue
+        decls.append(f"#define {up}_HAS_{what.upper()} 1")
+        decls.append(f"extern const char *const {prefix}_{what}[{up}_{macro}];")
+        body = ",\n".join(f"    {c_string(n)}" for n in names)
+        defs.append(f"const char *const {prefix}_{what}[{up}_{macro}] = {{\n{body}\n}};")
+    if not decls:
+        return header, source
+    anchor = f"\nint {prefix}_predict(const float *input, float *output);"
+    comment = "\n/* The input features in the order predict() takes them, and the output labels. */"
+    header = header.replace(anchor, comment + "\n" + "\n".join(decls) + "\n" + anchor, 1)
+    source = source.rstrip("\n") + "\n\n" + "\n\n".join(defs) + "\n"
+    return header, source
 
 
 def _same_as_file(quantization: dict[str, Any] | None, tflite: Path) -> bool:
@@ -194,6 +235,7 @@ def export_c_source(
     x: np.ndarray,
     reference: np.ndarray,
     labels: list[str] | None = None,
+    features: list[str] | None = None,
     atol: float = 1e-4,
 ) -> dict[str, Any]:
     """Write and validate the C files in an export directory; returns the manifest entry.
@@ -209,17 +251,26 @@ def export_c_source(
         raw_q = entry["inputs"][0].get("quantization") if entry.get("inputs") else None
         c = to_c_source(
             None, out_dir, variant="int8", prefix=prefix, tflite=tflite, labels=labels,
-            raw_input_q=None if _same_as_file(raw_q, tflite) else raw_q,
+            raw_input_q=None if _same_as_file(raw_q, tflite) else raw_q, features=features,
         )  # fmt: skip
         validation = validate_c_source(c, x, tflite=tflite, raw_input_q=raw_q)
         origin = entry["file"]
     else:
         origin = "model.keras"
         c = to_c_source(
-            model, out_dir, variant="float32", prefix=prefix, origin=origin, labels=labels
+            model,
+            out_dir,
+            variant="float32",
+            prefix=prefix,
+            origin=origin,
+            labels=labels,
+            features=features,
         )
         validation = validate_c_source(c, x, reference=reference, atol=atol)
-    return {**c.to_json(), "from": origin, "validation": validation}
+    from edgekit.fileio import sha256_file
+
+    digests = {p.name: sha256_file(p) for p in c.files}  # bench checks them before compiling
+    return {**c.to_json(), "from": origin, "sha256": digests, "validation": validation}
 
 
 def c_source_summary(info: dict[str, Any]) -> str:

@@ -13,6 +13,10 @@ and the affine map goes where it costs nothing:
   (:meth:`InputAffine.fold`), which the manifest records and every runner applies;
 - float inputs (int16x8, ``--io-type float``, ``onnx-static``): float ops ahead of the
   quantize step, so the artifact still takes raw features.
+
+A model without such a layer whose raw features span very different ranges gets one made from
+its calibration data (:func:`synthesize_normalization`): the same treatment, with the inverse
+map absorbed by the first Dense.
 """
 
 from __future__ import annotations
@@ -97,3 +101,50 @@ def split_normalization(model) -> tuple[Any, InputAffine | None]:
         clone_function=lambda lay: keras.layers.Identity(name=lay.name) if lay is layer else lay,
     )
     return core, InputAffine(np.asarray(scale, np.float32), np.asarray(offset, np.float32))
+
+
+# Per-tensor input quantization wastes this many times the resolution on the narrowest
+# feature when the features' ranges differ by it; beyond it, a normalization is synthesized.
+RANGE_RATIO_FOR_NORMALIZATION = 8.0
+
+
+def synthesize_normalization(
+    model, calibration: np.ndarray | None
+) -> tuple[Any, InputAffine | None]:
+    """For a model that takes raw tabular features without a Normalization layer (a model
+    written the way tutorials write it), when the features' ranges differ by more than
+    :data:`RANGE_RATIO_FOR_NORMALIZATION`: the standardization of the calibration data as an
+    affine map, and a core model whose first Dense absorbs its inverse (``W' = std * W``,
+    ``b' = b + mean @ W``), so the integer variants get per-feature input parameters as if the
+    model had a Normalization layer. ``(model, None)`` otherwise."""
+    if calibration is None or len(model.inputs) != 1 or len(model.inputs[0].shape) != 2:
+        return model, None
+    dense = None
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in ("InputLayer", "GaussianNoise", "GaussianDropout", "Dropout", "AlphaDropout"):
+            continue
+        dense = layer if kind == "Dense" else None
+        break
+    if dense is None:
+        return model, None
+    x = np.asarray(calibration, np.float64).reshape(len(calibration), -1)
+    lo, hi = np.percentile(x, 0.5, axis=0), np.percentile(x, 99.5, axis=0)
+    span = hi - lo
+    if span.min(initial=np.inf) <= 0 or span.max() / span.min() <= RANGE_RATIO_FOR_NORMALIZATION:
+        return model, None
+    keras = require("keras")
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std[std == 0] = 1.0
+    weights = [np.asarray(w, np.float64) for w in dense.get_weights()]
+    kernel = weights[0]
+    bias = weights[1] if dense.use_bias else np.zeros(kernel.shape[1])
+    replacement = type(dense).from_config({**dense.get_config(), "use_bias": True})
+    core = keras.models.clone_model(
+        model, clone_function=lambda lay: replacement if lay is dense else lay
+    )
+    replacement.set_weights(
+        [(std[:, None] * kernel).astype(np.float32), (bias + mean @ kernel).astype(np.float32)]
+    )
+    return core, InputAffine((1.0 / std).astype(np.float32), (-mean / std).astype(np.float32))

@@ -16,14 +16,25 @@ from edgekit.formats.run_dir import Run
 SUPPORTED_LAYERS = (
     "InputLayer",
     "Flatten",
+    "Reshape",
+    "Permute",
     "Normalization",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Rescaling",
     "Dense",
-    "Dropout",
     "Activation",
     "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "PReLU",
     "Softmax",
-    "Rescaling",
-    "Reshape",
+    # training-only: identities at inference, dropped by the converters
+    "Dropout",
+    "AlphaDropout",
+    "GaussianNoise",
+    "GaussianDropout",
+    "ActivityRegularization",
     "TFSMLayer",  # a SavedModel, wrapped (edgekit.formats.keras_file)
 )
 
@@ -38,9 +49,87 @@ class Source:
     default_out: Path
     features: list[str] | None = None  # input feature names, in order (tabular runs)
     target: str | None = None  # the label column they were trained against
+    test_name: str = "test data"  # how errors name the test data
 
 
 def resolve_source(source: str | Path | Run | None) -> Source:
+    """What to export: a run directory (default ``runs/latest``), a model file or a
+    SavedModel directory, with the test and calibration data that come with it."""
+    return _resolve(source)
+
+
+def attach_data(
+    src: Source,
+    *,
+    data: str | Path | None,
+    target: str | None,
+    calibration: str | Path | None,
+    n_features: int | None,
+) -> Source:
+    """``--data``/``--calibration`` (``.npz`` or ``.csv``) replace the run's test and
+    calibration data, or give a bare model its own; calibration defaults to the inputs of
+    ``data``. ``n_features``: how many values one sample of the model has."""
+    if target is not None and data is None:
+        raise EdgekitError("--target names a column of --data; pass --data FILE.csv")
+    if data is not None:
+        x, y, columns, label = read_data(
+            Path(data), what="--data", features=src.features, target=target or src.target,
+            labels=src.labels, n_features=n_features,
+        )  # fmt: skip
+        src.test = {"x": x} if y is None else {"x": x, "y": y}
+        src.test_name = f"--data {data}"
+        if columns is not None:
+            src.features, src.target = columns, label
+        if calibration is None:
+            src.calibration = x
+    if calibration is not None:
+        src.calibration, _, _, _ = read_data(
+            Path(calibration), what="--calibration", features=src.features, target=src.target,
+            labels=src.labels, n_features=n_features, labelled=False,
+        )  # fmt: skip
+    return src
+
+
+def read_data(
+    path: Path,
+    *,
+    what: str,
+    features: list[str] | None,
+    target: str | None,
+    labels: list[str] | None,
+    n_features: int | None = None,
+    labelled: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, str | None]:
+    """``--data``/``--calibration``: (x, y or None, the CSV's feature columns, its label
+    column). A ``.npz`` holds ``x`` (and ``y``); a ``.csv`` has a header row, its features
+    are the recorded ``features`` or every numeric column but ``target``."""
+    if not path.is_file():
+        raise EdgekitError(f"{what} {path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        arrays = read_test_data(path)
+        return arrays["x"], arrays.get("y") if labelled else None, None, None
+    if suffix != ".csv":
+        raise EdgekitError(f"{what} {path}: expected a .npz or .csv file")
+    from edgekit.formats.csv_table import label_values, read_csv_table, select_columns
+
+    table = read_csv_table(path, what=what)
+    if labelled and target is not None and target not in table.header:
+        raise EdgekitError(
+            f"{what} {path}: no column {target!r} (the label); columns are "
+            f"{', '.join(table.header)}"
+        )
+    cols = select_columns(table, features=features, target=target, n_features=n_features)
+    x = np.asarray(table.floats(cols.features), np.float32)
+    if not np.all(np.isfinite(x)):
+        raise EdgekitError(f"{what} {path}: a feature value is too large for float32")
+    y = None
+    if labelled and cols.label is not None:
+        y = np.asarray(label_values(table, cols.label, labels))
+    return x, y, cols.features, cols.label
+
+
+def _resolve(source: str | Path | Run | None) -> Source:
     from edgekit.formats.keras_file import MODEL_SUFFIXES, is_saved_model
     from edgekit.formats.run_dir import open_run
 
@@ -76,7 +165,7 @@ def resolve_source(source: str | Path | Run | None) -> Source:
             "directory"
         )
     if (path.parent / "run.json").is_file() and path.name == "model.keras":
-        return resolve_source(path.parent)
+        return _resolve(path.parent)
     return _model_file_source(
         path, data=path.parent / "data", out=path.parent / f"{path.stem}_export"
     )
@@ -143,12 +232,26 @@ def read_test_data(path: Path) -> dict[str, np.ndarray]:
 
 
 def check_layers(model, path: Path) -> None:
+    """Refuse, naming the layer, what is not a feedforward model of the supported layers:
+    convolutions, recurrent layers, models nested or subclassed with their own ``call``."""
+    kind = type(model).__name__
+    if kind not in ("Sequential", "Functional") and "call" in type(model).__dict__:
+        raise EdgekitError(
+            f"{path}: {kind} is a subclassed model with its own call(); edgekit exports "
+            "Sequential and Functional models of the supported layers: "
+            + ", ".join(SUPPORTED_LAYERS)
+        )
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise EdgekitError(
+            f"{path}: the model has {len(model.inputs)} input(s) and {len(model.outputs)} "
+            "output(s); edgekit exports models with one input and one output"
+        )
     for layer in model.layers:
         kind = type(layer).__name__
         if kind not in SUPPORTED_LAYERS:
             raise EdgekitError(
-                f"{path}: layer {layer.name!r} ({kind}) is not supported by edgekit's exporters; "
-                f"supported layers: {', '.join(SUPPORTED_LAYERS)}"
+                f"{path}: layer {layer.name!r} ({kind}) is not supported by edgekit's exporters "
+                f"(feedforward models only); supported layers: {', '.join(SUPPORTED_LAYERS)}"
             )
 
 
@@ -167,3 +270,39 @@ def model_digest(path: Path) -> str:
     from edgekit.formats.keras_file import SAVED_MODEL_FILE, is_saved_model
 
     return sha256_file(path / SAVED_MODEL_FILE if is_saved_model(path) else path)
+
+
+def as_float32(model) -> tuple[object, str | None]:
+    """A float64 model as the same model in float32 (TFLite has no float64 kernels, and an
+    ONNX file named float32 must hold float32), with a note saying so; other models as
+    they are."""
+    wide = [w for w in model.weights if "float64" in str(w.dtype)]
+    inputs64 = [t for t in model.inputs if "float64" in str(t.dtype)]
+    if not wide and not inputs64:
+        return model, None
+    from edgekit._lazy import require
+
+    keras = require("keras")
+
+    def clone(layer):
+        config = {**layer.get_config(), "dtype": "float32"}
+        return type(layer).from_config(config)
+
+    try:
+        inputs = [
+            keras.Input(tuple(t.shape[1:]), dtype="float32", name=t.name) for t in model.inputs
+        ]
+        new = keras.models.clone_model(
+            model, input_tensors=inputs if len(inputs) > 1 else inputs[0], clone_function=clone
+        )
+        new.set_weights([np.asarray(w, np.float32) for w in model.get_weights()])
+        for layer in new.layers:
+            if type(layer).__name__ == "Normalization" and hasattr(layer, "finalize_state"):
+                layer.finalize_state()
+    except Exception as err:  # a layer that cannot be rebuilt in float32
+        raise EdgekitError(
+            f"the model computes in float64, and edgekit could not rebuild it in float32 "
+            f"({type(err).__name__}: {(str(err).splitlines() or [''])[0]}); save it with "
+            "float32 layers (keras.config.set_floatx('float32'))"
+        ) from err
+    return new, "the model computes in float64; its artifacts are float32 (validated against it)"

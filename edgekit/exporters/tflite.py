@@ -20,11 +20,13 @@ CALIBRATED = ("int8", "int16x8")
 IO_TYPES = ("int8", "uint8", "float")
 
 
-def saved_model_for(model, directory: str | Path) -> Path:
+def saved_model_for(model, directory: str | Path, *, batch: int | None = None) -> Path:
     """Write ``model``'s inference function (``training=False``) as a SavedModel.
 
     This is what ``TFLiteConverter.from_keras_model`` does internally for Keras 3 models, on
     every call; converting several variants from one SavedModel does that work once.
+    ``batch``: trace with that fixed batch size (``--mcu``: 1), so the converter folds the
+    batch-size arithmetic (SHAPE, STRIDED_SLICE, PACK) into constants.
     """
     import functools
 
@@ -32,7 +34,12 @@ def saved_model_for(model, directory: str | Path) -> Path:
     keras = require("keras")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    signature = [tf.TensorSpec(t.shape, dtype=t.dtype, name=t.name) for t in model.inputs]
+    signature = [
+        tf.TensorSpec(
+            t.shape if batch is None else (batch, *t.shape[1:]), dtype=t.dtype, name=t.name
+        )
+        for t in model.inputs
+    ]
     archive.add_endpoint("serve", functools.partial(model.__call__, training=False), signature)
     archive.write_out(str(directory), verbose=False)
     return Path(directory)

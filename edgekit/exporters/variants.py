@@ -28,11 +28,13 @@ class BuildInputs:
     calibration: np.ndarray | None  # raw inputs
     io_type: str
     opset: int
-    # The model without its leading input normalization, and that normalization, for the
-    # calibrated (integer) variants; None when the model has none (see preprocess.py).
+    # The calibrated (integer) variants' model: BatchNormalization folded (fold.py), without
+    # its leading input normalization, and that normalization (preprocess.py); None when
+    # it is the model itself.
     core: object | None = None
     core_saved_model: Path | None = None
     affine: InputAffine | None = None
+    batch: int | None = None  # a fixed batch size the TFLite variants are traced with (--mcu)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def _tflite(variant: str) -> Callable[[BuildInputs, Path], Path]:
     def build(inp: BuildInputs, path: Path) -> Path:
         from edgekit.exporters.tflite import CALIBRATED, to_tflite
 
-        core = variant in CALIBRATED and inp.affine is not None
+        core = variant in CALIBRATED and inp.core is not None
         model = (inp.core_saved_model or inp.core) if core else (inp.saved_model or inp.model)
         return to_tflite(
             model,
@@ -75,7 +77,7 @@ def _onnx_quant(mode: str) -> Callable[[BuildInputs, Path], Path]:
         from edgekit.exporters.onnx import quantize_onnx, to_onnx
 
         src = inp.out_dir / VARIANTS["onnx-float32"].file
-        if mode == "static" and inp.affine is not None:  # calibrate the core, on normalized x
+        if mode == "static" and inp.core is not None:  # calibrate the core, on normalized x
             src = to_onnx(inp.core, path.with_name(f".{path.stem}.core.onnx"), opset=inp.opset)
             try:
                 return quantize_onnx(

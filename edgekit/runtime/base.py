@@ -108,6 +108,9 @@ class Runner(ABC):
         # What the runtime measured of the model's own size (compiled code and constants),
         # when the file's size is not it; None means the file's size is the model's size.
         self.size_bytes: int | None = None
+        # A model traced with a fixed batch size (``--mcu``, ``Input(..., batch_size=1)``)
+        # takes exactly that many samples per call; ``infer`` feeds it in chunks.
+        self.fixed_batch: int | None = None
 
     def __enter__(self) -> Runner:
         if not self.path.is_file():
@@ -186,7 +189,25 @@ class Runner(ABC):
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """Real features in, real outputs out, for any batch size."""
-        return self.finish(self.call(self.prepare(x)))
+        n = self.fixed_batch
+        if n is None or len(x) == n:
+            return self.finish(self.call(self.prepare(x)))
+        parts = []
+        for i in range(0, len(x), n):  # a fixed batch: chunks of n, the last one padded
+            chunk = np.asarray(x[i : i + n])
+            k = len(chunk)
+            if k < n:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], n - k, axis=0)])
+            parts.append(self.finish(self.call(self.prepare(chunk)))[:k])
+        return np.concatenate(parts) if parts else np.empty((0, *self.output.shape[1:]), np.float32)
+
+    def check_batch(self, batch: int) -> None:
+        """Refuse a batch size a fixed-batch model cannot take in one call."""
+        if self.fixed_batch is not None and batch != self.fixed_batch:
+            raise EdgekitError(
+                f"{self.path.name} has a fixed batch of {self.fixed_batch} (exported with "
+                f"--mcu or a fixed batch_size); measure it at --batch {self.fixed_batch}"
+            )
 
     def infer_batched(self, x: np.ndarray, *, batch: int = 256) -> np.ndarray:
         """``infer`` over a large array in chunks of ``batch`` rows."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from edgekit._lazy import require
@@ -10,9 +12,9 @@ from edgekit.runtime.base import Runner, RuntimeUnavailable, TensorInfo
 
 
 def tensor_info(detail: dict) -> TensorInfo:
-    """An interpreter tensor detail -> :class:`TensorInfo` (``-1`` for the batch)."""
+    """An interpreter tensor detail -> :class:`TensorInfo` (``-1`` for a dynamic batch)."""
     shape = [int(d) for d in detail.get("shape_signature", detail["shape"])]
-    if shape:
+    if shape and shape[0] <= 0:
         shape[0] = -1
     scale, zero_point = detail.get("quantization", (0.0, 0))
     dtype = np.dtype(detail["dtype"]).name
@@ -29,9 +31,11 @@ class TFLiteRunner(Runner):
         if self.device != "cpu":
             raise RuntimeUnavailable("the tflite runtime runs on the CPU only")
         interpreter_mod = require("ai_edge_litert.interpreter")
-        head = self.path.read_bytes()[:8]
-        if len(head) < 8 or head[4:8] != b"TFL3":
-            raise EdgekitError(f"{self.path}: not a TensorFlow Lite flatbuffer")
+        from edgekit.formats.tflite_graph import CorruptFlatbuffer, check_tflite
+
+        # an unreadable file is left to the runtime, which refuses it in its own words
+        with contextlib.suppress(CorruptFlatbuffer):
+            check_tflite(self.path)  # declared sizes against the file, before LiteRT allocates
         try:
             self.interpreter = interpreter_mod.Interpreter(
                 model_path=str(self.path), num_threads=self.threads
@@ -48,6 +52,9 @@ class TFLiteRunner(Runner):
         self.inputs = [tensor_info(details_in[0])]
         self.outputs = [tensor_info(details_out[0])]
         self._batch = int(details_in[0]["shape"][0])
+        signature = details_in[0].get("shape_signature", details_in[0]["shape"])
+        if len(signature) and int(signature[0]) > 0:  # traced with a fixed batch size
+            self.fixed_batch = int(signature[0])
         # Bound once: `call`/`bind` are what bench times, so they do no attribute lookups.
         self._set, self._invoke = self.interpreter.set_tensor, self.interpreter.invoke
         self._get = self.interpreter.get_tensor
@@ -55,6 +62,7 @@ class TFLiteRunner(Runner):
     def prepare(self, x: np.ndarray):
         feed = super().prepare(x)
         if feed.shape[0] != self._batch:
+            self.check_batch(feed.shape[0])
             self.interpreter.resize_tensor_input(self._in_index, list(feed.shape), strict=True)
             self.interpreter.allocate_tensors()
             self._batch = feed.shape[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.bench.benchhelpers import FAST, cli
+from tests.bench.benchhelpers import FAST, cli, rehash
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
@@ -144,6 +144,7 @@ def test_broken_c_is_an_error_row(c_export, tmp_path):
     broken = tmp_path / "export"
     shutil.copytree(c_export, broken)
     (broken / "edgekit_model.c").write_text("int edgekit_predict(oops;\n")
+    rehash(broken, "edgekit_model.c")  # recorded as exported: the compiler sees it
     code, doc, err = _bench(str(broken), "--runtime", "c", *FAST)
     assert code == 1
     (row,) = doc["results"]

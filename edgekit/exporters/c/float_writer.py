@@ -2,8 +2,10 @@
 
 Normalization is ``(x - mean) / max(sqrt(variance), epsilon)`` with the layer's float32
 constants, Dense is a row-by-row dot product plus bias (``ek_dense``), activations use libm
-(``expf``, ``tanhf``, ``expm1f``, ``erff``), Rescaling is ``x * scale + offset``. Flatten,
-Reshape and Dropout are no-ops on the flat, C-ordered input. Values move between two static
+(``expf``, ``tanhf``, ``expm1f``, ``erff``), Rescaling is ``x * scale + offset``,
+BatchNormalization its inference affine per channel, LayerNormalization the mean and variance
+of the flat features; LeakyReLU, ELU and PReLU are elementwise. Flatten, Reshape and the
+training-only layers (Dropout, GaussianNoise, ...) are no-ops on the flat, C-ordered input. Values move between two static
 buffers ``a`` and ``b``; in-place steps work on whichever holds them.
 """
 
@@ -227,6 +229,105 @@ class FloatWriter:
         )
         self.ops.append(f"relu (max {float(top):g})")
 
+    def _elementwise(self, layer: Any, expr: str, op: str, libm: tuple[str, ...] = ()) -> None:
+        """``cur[i] = expr`` of ``v`` (the value) in place."""
+        self._ensure_writable()
+        self.libm.update(libm)
+        self.steps.append(_loop(self.width, f"const float v = {self.cur}[i];",
+                                f"{self.cur}[i] = {expr};"))  # fmt: skip
+        self.ops.append(op)
+
+    def _leaky_relu(self, keras: Any, layer: Any) -> None:
+        slope = c_float(float(getattr(layer, "negative_slope", getattr(layer, "alpha", 0.3))))
+        self._elementwise(layer, f"v > 0.0f ? v : {slope} * v", "leaky_relu")
+
+    def _elu(self, keras: Any, layer: Any) -> None:
+        alpha = c_float(float(layer.alpha))
+        self._elementwise(layer, f"v > 0.0f ? v : {alpha} * expm1f(v)", "elu", ("expm1f",))
+
+    def _per_channel(self, layer: Any, values: np.ndarray) -> str:
+        """The index expression of per-channel constants over the flat values: ``i`` when
+        there is one per value, ``i % C`` for channels on the last axis."""
+        size = values.size
+        if size == self.width:
+            return "i"
+        if size and self.width % size == 0 and int(layer.output.shape[-1]) == size:
+            return f"i % {size}"
+        raise EdgekitError(
+            f"layer {layer.name!r} ({type(layer).__name__}): {size} parameters over "
+            f"{self.width} values is not supported by --c-source"
+        )
+
+    def _prelu(self, keras: Any, layer: Any) -> None:
+        alpha = np.asarray(keras.ops.convert_to_numpy(layer.alpha), np.float32)
+        if alpha.size not in (1, self.width):
+            alpha = np.broadcast_to(alpha, [int(d) for d in layer.output.shape[1:]])
+        name = self._name("alpha")
+        self.data.append(c_array("float", name, alpha.ravel(), c_float, 8))
+        idx = "0" if alpha.size == 1 else self._per_channel(layer, alpha.ravel())
+        self._elementwise(layer, f"v > 0.0f ? v : {name}[{idx}] * v", "prelu")
+
+    def _batch_norm(self, keras: Any, layer: Any) -> None:
+        """Inference BatchNormalization: ``x * scale + offset`` per channel (last axis)."""
+        axis = layer.axis if isinstance(layer.axis, int) else list(layer.axis)
+        if axis not in (-1, len(layer.output.shape) - 1, [-1], [len(layer.output.shape) - 1]):
+            raise EdgekitError(
+                f"layer {layer.name!r}: BatchNormalization over axis {axis} is not supported "
+                "by --c-source (the last axis is)"
+            )
+        conv = keras.ops.convert_to_numpy
+        mean = np.asarray(conv(layer.moving_mean), np.float64)
+        var = np.asarray(conv(layer.moving_variance), np.float64)
+        gamma = np.asarray(conv(layer.gamma), np.float64) if layer.scale else np.ones_like(mean)
+        beta = np.asarray(conv(layer.beta), np.float64) if layer.center else np.zeros_like(mean)
+        scale = (gamma / np.sqrt(var + float(layer.epsilon))).astype(np.float32)
+        offset = (beta - mean * scale).astype(np.float32)
+        idx = self._per_channel(layer, scale)
+        sc, of = self._name("bn_scale"), self._name("bn_offset")
+        self.data.append(c_array("float", sc, scale, c_float, 8))
+        self.data.append(c_array("float", of, offset, c_float, 8))
+        self._elementwise(layer, f"v * {sc}[{idx}] + {of}[{idx}]", "batch_norm")
+
+    def _layer_norm(self, keras: Any, layer: Any) -> None:
+        """LayerNormalization over the last axis of flat values (mean, variance, then the
+        per-value scale and offset), as Keras computes it."""
+        axis = layer.axis if isinstance(layer.axis, int) else list(layer.axis)
+        rank = len(layer.output.shape)
+        if rank != 2 or axis not in (-1, 1, [-1], [1]):
+            raise EdgekitError(
+                f"layer {layer.name!r}: --c-source writes LayerNormalization over the features "
+                "of a flat input only"
+            )
+        conv = keras.ops.convert_to_numpy
+        self._ensure_writable()
+        cur, n, eps = self.cur, self.width, c_float(float(layer.epsilon))
+        gamma = beta = None
+        if layer.scale:
+            gamma = self._name("ln_gamma")
+            self.data.append(c_array("float", gamma, np.asarray(conv(layer.gamma), np.float32),
+                                     c_float, 8))  # fmt: skip
+        if layer.center:
+            beta = self._name("ln_beta")
+            self.data.append(c_array("float", beta, np.asarray(conv(layer.beta), np.float32),
+                                     c_float, 8))  # fmt: skip
+        expr = "(v - mean) * inv"
+        if gamma:
+            expr = f"{expr} * {gamma}[i]"
+        if beta:
+            expr = f"{expr} + {beta}[i]"
+        self.libm.add("sqrtf")
+        self.steps.append(
+            "{\n        float mean = 0.0f, var = 0.0f, inv;\n"
+            f"        for (i = 0; i < {n}; ++i) mean += {cur}[i];\n"
+            f"        mean /= {n}.0f;\n"
+            f"        for (i = 0; i < {n}; ++i) var += ({cur}[i] - mean) * ({cur}[i] - mean);\n"
+            f"        var /= {n}.0f;\n"
+            f"        inv = 1.0f / sqrtf(var + {eps});\n"
+            f"        for (i = 0; i < {n}; ++i) {{ const float v = {cur}[i]; {cur}[i] = {expr}; }}\n"
+            "    }"
+        )
+        self.ops.append("layer_norm")
+
     def _rescaling(self, keras: Any, layer: Any) -> None:
         scale = np.float32(np.asarray(layer.scale, np.float32).ravel()[0])
         offset = np.float32(np.asarray(layer.offset, np.float32).ravel()[0])
@@ -246,10 +347,19 @@ _LAYERS: dict[str, Callable[[FloatWriter, Any, Any], None]] = {
     "Flatten": FloatWriter._nothing,
     "Reshape": FloatWriter._nothing,
     "Dropout": FloatWriter._nothing,
+    "AlphaDropout": FloatWriter._nothing,
+    "GaussianNoise": FloatWriter._nothing,
+    "GaussianDropout": FloatWriter._nothing,
+    "ActivityRegularization": FloatWriter._nothing,
     "Normalization": FloatWriter._normalization,
+    "BatchNormalization": FloatWriter._batch_norm,
+    "LayerNormalization": FloatWriter._layer_norm,
     "Dense": FloatWriter._dense,
     "Activation": FloatWriter._activation,
     "ReLU": FloatWriter._relu,
+    "LeakyReLU": FloatWriter._leaky_relu,
+    "ELU": FloatWriter._elu,
+    "PReLU": FloatWriter._prelu,
     "Softmax": FloatWriter._softmax,
     "Rescaling": FloatWriter._rescaling,
 }

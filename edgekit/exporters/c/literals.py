@@ -45,3 +45,18 @@ def c_array(
     ]
     body = "\n".join(rows) if rows else "    0,"
     return f"static const {ctype} {name}[{max(len(flat), 1)}] = " + "{\n" + body + "\n};\n"
+
+
+def c_string(text: str) -> str:
+    """``text`` as a C string literal: UTF-8 bytes, with quotes, backslashes, ``?`` (no
+    trigraphs) and every byte outside printable ASCII as an octal escape."""
+    out = []
+    for byte in str(text).encode("utf-8"):
+        ch = chr(byte)
+        if ch in '"\\?':
+            out.append("\\" + ch)
+        elif 0x20 <= byte < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'

@@ -1,0 +1,417 @@
+"""Models as users write them, exported with their own data (``--data``/``--target``/
+``--calibration``), each variant standing alone, merged exports and ``--mcu``.
+
+One tutorial-style model is trained per module on tabular features spanning 1e-2 to 1e3;
+its export runs once and the tests read it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import cli, write_csv
+
+FEATURES = ["tiny", "big", "mid", "sym", "skew", "wide"]
+
+
+def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = np.stack(
+        [
+            rng.uniform(0, 0.01, n),  # 1e-2
+            rng.uniform(0, 1000, n),  # 1e3
+            rng.normal(5, 2, n),
+            rng.uniform(-1, 1, n),
+            rng.exponential(3, n),
+            rng.normal(0, 50, n),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    x = np.vectorize(lambda v: float(f"{v:.6g}"))(x).astype(np.float32)  # as the CSV has it
+    score = x[:, 0] * 100 + x[:, 1] / 1000 - 0.3 * x[:, 3] + 0.1 * x[:, 4]
+    return x, (score > 1.2).astype(np.int64)
+
+
+def _csv(path: Path, x: np.ndarray, y: np.ndarray | None) -> Path:
+    header = FEATURES + (["label"] if y is not None else [])
+    rows = [[*(f"{v:.6g}" for v in xi), *([int(yi)] if y is not None else [])]
+            for xi, yi in zip(x, y if y is not None else [0] * len(x), strict=True)]  # fmt: skip
+    return write_csv(path, header, rows)
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory) -> Path:
+    """A Sequential model written the way tutorials write it, with every layer kind export
+    supports on flat features, trained briefly; its data as CSV and npz."""
+    import keras
+    from keras import layers as L
+
+    base = tmp_path_factory.mktemp("zoo")
+    x, y = _data(600, 0)
+    keras.utils.set_random_seed(0)
+    norm = L.Normalization()
+    norm.adapt(x)
+    model = keras.Sequential([
+        keras.Input((6,)),
+        norm,
+        L.GaussianNoise(0.05),
+        L.Dense(24),
+        L.BatchNormalization(),
+        L.LeakyReLU(0.1),
+        L.Dropout(0.1),
+        L.Dense(16),
+        L.ELU(),
+        L.LayerNormalization(),
+        L.Dense(12),
+        L.PReLU(),
+        L.ActivityRegularization(1e-4),
+        L.GaussianDropout(0.05),
+        L.Dense(2, activation="softmax"),
+    ])  # fmt: skip
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=25, batch_size=32, verbose=0)
+    model.save(base / "tutorial.keras")
+    xt, yt = _data(300, 1)
+    _csv(base / "test.csv", xt, yt)
+    np.savez(base / "test.npz", x=xt, y=yt)
+    np.savez(base / "calib.npz", x=_data(200, 2)[0])
+    return base
+
+
+@pytest.fixture(scope="module")
+def zoo_export(zoo) -> dict:
+    code, out, err = cli(
+        "export", str(zoo / "tutorial.keras"), "--data", str(zoo / "test.csv"),
+        "--target", "label", "--quantize", "float32,int8", "--onnx",
+        "--c-source", "float32", "--out", str(zoo / "export"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    return {"out": out, "manifest": json.loads((zoo / "export" / "manifest.json").read_text())}
+
+
+def _art(manifest: dict, variant: str) -> dict:
+    return next(a for a in manifest["artifacts"] if a["variant"] == variant)
+
+
+def test_every_layer_kind_exports_with_its_own_csv_data(zoo_export):
+    m = zoo_export["manifest"]
+    assert m["features"] == FEATURES and m["target"] == "label"
+    assert m["validation"]["labelled"] is True and m["validation"]["samples"] == 300
+    assert m["validation"]["on"] == "300 labelled test samples"
+    for variant in ("float32", "onnx-float32"):
+        assert _art(m, variant)["validation"]["max_abs_diff"] <= 1e-5
+    assert m["validation"]["reference_metrics"]["accuracy"] > 0.9
+    assert _art(m, "int8")["validation"]["accuracy_drop"] <= 1.0
+    c = m["c_source"]
+    assert c["validation"]["passed"] is True and c["validation"]["max_abs_diff"] <= 1e-5
+    assert "validated on: 300 labelled test samples" in zoo_export["out"]
+
+
+def test_the_c_header_names_the_features_in_input_order(zoo, zoo_export):
+    header = (zoo / "export" / "edgekit_model.h").read_text()
+    assert "extern const char *const edgekit_feature_names[EDGEKIT_INPUT_SIZE];" in header
+    source = (zoo / "export" / "edgekit_model.c").read_text()
+    assert 'const char *const edgekit_feature_names[EDGEKIT_INPUT_SIZE] = {\n    "tiny",' in source
+    digests = zoo_export["manifest"]["c_source"]["sha256"]
+    assert set(digests) == {"edgekit_model.h", "edgekit_model.c"}
+
+
+def test_export_into_an_existing_export_adds_and_keeps(zoo, zoo_export, tmp_path):
+    out = tmp_path / "export"
+    shutil.copytree(zoo / "export", out)
+    before = (out / "model.int8.tflite").read_bytes()
+    code, text, err = cli(
+        "export", str(zoo / "tutorial.keras"), "--data", str(zoo / "test.csv"), "--target",
+        "label", "--onnx-quantize", "dynamic", "--quantize", "float16", "--c-array",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, text + err
+    m = json.loads((out / "manifest.json").read_text())
+    assert [a["variant"] for a in m["artifacts"]] == [
+        "float32", "float16", "int8", "onnx-float32", "onnx-dynamic",
+    ]  # fmt: skip
+    assert (out / "model.int8.tflite").read_bytes() == before
+    assert "kept from the existing export: model.float32.tflite" in text
+    assert m["c_source"]["files"] == ["edgekit_model.h", "edgekit_model.c"]  # kept
+    # --c-array wrote arrays for the new and the kept .tflite files, listed in the manifest
+    for variant in ("float16", "float32", "int8"):
+        files = _art(m, variant)["c_array"]
+        assert files == [f"model_{variant}_data.h", f"model_{variant}_data.c"]
+        assert all((out / f).is_file() for f in files)
+
+    code, _, err = cli(
+        "export", str(zoo / "tutorial.keras"), "--data", str(zoo / "test.csv"), "--target",
+        "label", "--quantize", "int8", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip() == (
+        f"edgekit: error: {out} already holds int8 (model.int8.tflite); pass --force to "
+        "replace it (the other artifacts are kept)"
+    )
+    code, text, err = cli(
+        "export", str(zoo / "tutorial.keras"), "--data", str(zoo / "test.csv"), "--target",
+        "label", "--quantize", "int8", "--out", str(out), "--force",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "replaced: model.int8.tflite, model_int8_data.h, model_int8_data.c" in text
+    assert len(json.loads((out / "manifest.json").read_text())["artifacts"]) == 5
+    assert not (out / "model_int8_data.h").exists()  # the new int8 has no C array asked for
+
+
+def test_other_data_or_model_needs_force_to_replace_all(zoo, zoo_export, tmp_path):
+    out = tmp_path / "export"
+    shutil.copytree(zoo / "export", out)
+    code, _, err = cli(
+        "export", str(zoo / "tutorial.keras"), "--data", str(zoo / "test.npz"),
+        "--quantize", "float16", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err  # the same samples, as npz: the same validation data
+    x, y = _data(50, 9)
+    np.savez(tmp_path / "other.npz", x=x, y=y)
+    code, _, err = cli(
+        "export", str(zoo / "tutorial.keras"), "--data", str(tmp_path / "other.npz"),
+        "--quantize", "dynamic", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip() == (
+        f"edgekit: error: {out} holds an export of other validation data; pass --force to "
+        "replace it (4 artifact(s)) or choose another --out"
+    )
+
+
+def test_calibration_only_validates_float_parity_and_judges_nothing_on_noise(zoo, tmp_path):
+    code, out, err = cli(
+        "export", str(zoo / "tutorial.keras"), "--calibration", str(zoo / "calib.npz"),
+        "--quantize", "float32,int8", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert _art(m, "float32")["validation"]["passed"] is True
+    int8 = _art(m, "int8")["validation"]
+    assert int8["passed"] is None and int8["accuracy_drop"] is None
+    assert int8["criterion"] == "not validated: no test data (pass --data FILE)"
+    assert "not judged" in out
+    assert "validated on: 256 seeded random inputs (no test data): float parity only" in out
+
+
+def test_unlabelled_data_judges_agreement_and_says_so(zoo, tmp_path):
+    x, _ = _data(120, 3)
+    _csv(tmp_path / "x.csv", x, None)
+    code, out, err = cli(
+        "export", str(zoo / "tutorial.keras"), "--data", str(tmp_path / "x.csv"),
+        "--quantize", "int8", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert m["validation"]["labelled"] is False and m["features"] == FEATURES
+    assert "120 test samples without labels: agreement with the Keras model" in out
+    assert _art(m, "int8")["validation"]["accuracy_drop"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "label"], "--target names a column of --data; pass --data FILE.csv"),
+        (
+            ["--quantize", "int8"],
+            "int8 needs calibration data, and {model} has none; pass --calibration FILE (or "
+            "--data FILE, whose inputs calibrate too)",
+        ),
+        (
+            ["--data", "{zoo}/test.csv", "--target", "nope"],
+            "--data {zoo}/test.csv: no column 'nope' (the label); columns are tiny, big, mid, "
+            "sym, skew, wide, label",
+        ),
+        (["--data", "{zoo}/missing.csv"], "--data {zoo}/missing.csv: no such file"),
+        (
+            ["--data", "{zoo}/tutorial.keras"],
+            "--data {zoo}/tutorial.keras: expected a .npz or .csv file",
+        ),
+        (["--onnx", "--mcu"], "--mcu applies to TFLite variants; add --tflite or --quantize"),
+        (
+            ["--quantize", "auto", "--calibration", "{zoo}/calib.npz"],
+            "--quantize auto judges accuracy, and there is no test data; pass --data FILE",
+        ),
+    ],
+    ids=[
+        "target-without-data",
+        "no-calibration",
+        "no-target-column",
+        "missing-data",
+        "data-not-a-table",
+        "mcu-without-tflite",
+        "auto-without-data",
+    ],
+)
+def test_data_flag_refusals_are_one_line(zoo, tmp_path, args, message):
+    model = zoo / "tutorial.keras"
+    args = [a.format(zoo=zoo) for a in args]
+    code, out, err = cli("export", str(model), *args, "--out", str(tmp_path / "e"))
+    assert code == 2, out + err
+    assert err.strip() == "edgekit: error: " + message.format(zoo=zoo, model=model)
+    assert not (tmp_path / "e").exists()
+
+
+def _small(tmp_path: Path, name: str, build) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build(keras, keras.layers)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    return path
+
+
+def test_mcu_export_has_a_fixed_batch_and_no_shape_ops(tmp_path):
+    model = _small(tmp_path, "img", lambda k, L: k.Sequential(
+        [k.Input((8, 8)), L.Flatten(), L.Dense(16, activation="relu"),
+         L.Dense(3, activation="softmax")]))  # fmt: skip
+    x = np.random.default_rng(0).normal(size=(64, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    for flag, out in (([], "plain"), (["--mcu"], "mcu")):
+        code, text, err = cli(
+            "export", str(model), "--data", str(tmp_path / "x.npz"), "--quantize",
+            "float32,int8", "--c-array", *flag, "--out", str(tmp_path / out),
+        )  # fmt: skip
+        assert code == 0, text + err
+    plain = json.loads((tmp_path / "plain" / "manifest.json").read_text())
+    mcu = json.loads((tmp_path / "mcu" / "manifest.json").read_text())
+    assert {"SHAPE", "STRIDED_SLICE", "PACK"} <= set(_art(plain, "int8")["ops"])
+    for variant in ("float32", "int8"):
+        art = _art(mcu, variant)
+        assert art["ops"] == ["RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+        assert art["fixed_batch"] == 1 and art["inputs"][0]["shape"] == [1, 8, 8]
+        assert art["validation"]["passed"] is True
+    assert _art(mcu, "float32")["validation"]["max_abs_diff"] <= 1e-5
+
+
+def test_each_variant_stands_alone(tmp_path):
+    """A fixed batch size, gelu (whose ONNX graph had an Erfc node) and ELU (no int16x8
+    kernel): every variant the ops support is written; int16x8 is skipped under ``all``
+    and fails the export when asked for by name, keeping the others."""
+    model = _small(tmp_path, "odd", lambda k, L: k.Sequential(
+        [k.Input((6,), batch_size=1), L.Dense(8, activation="gelu"), L.Dense(8), L.ELU(),
+         L.Dense(1)]))  # fmt: skip
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(64, 6)).astype(np.float32),
+             y=rng.normal(size=64).astype(np.float32))  # fmt: skip
+    code, out, err = cli(
+        "export", str(model), "--data", str(tmp_path / "d.npz"), "--quantize", "all",
+        "--onnx", "--out", str(tmp_path / "all"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "all" / "manifest.json").read_text())
+    assert [a["variant"] for a in m["artifacts"]] == [
+        "float32", "float16", "dynamic", "int8", "onnx-float32"]  # fmt: skip
+    assert _art(m, "onnx-float32")["validation"]["max_abs_diff"] <= 1e-5
+    assert _art(m, "float32")["validation"]["max_abs_diff"] <= 1e-5
+    (problem,) = m["problems"]
+    assert problem["variant"] == "int16x8" and problem["skipped"] is True
+    assert "not yet supported for op: 'ELU'" in problem["reason"]
+    assert "int16x8 skipped: TFLite conversion (int16x8) failed" in out
+    assert not (tmp_path / "all" / "model.int16x8.tflite").exists()
+
+    code, out, err = cli(
+        "export", str(model), "--data", str(tmp_path / "d.npz"), "--quantize",
+        "float32,int16x8", "--out", str(tmp_path / "named"),
+    )  # fmt: skip
+    assert code == 1
+    assert err.strip() == "edgekit: error: validation failed for int16x8"
+    assert "int16x8 FAILED: TFLite conversion (int16x8) failed" in out
+    assert (tmp_path / "named" / "model.float32.tflite").is_file()
+
+
+def test_unsupported_layers_and_models_are_named(tmp_path):
+    conv = _small(tmp_path, "conv", lambda k, L: k.Sequential(
+        [k.Input((8, 8, 1)), L.Conv2D(2, 3), L.Flatten(), L.Dense(2)]))  # fmt: skip
+    code, _, err = cli("export", str(conv), "--out", str(tmp_path / "e"))
+    assert code == 2
+    assert err.startswith(
+        f"edgekit: error: {conv}: layer 'conv2d' (Conv2D) is not supported by edgekit's "
+        "exporters (feedforward models only); supported layers: InputLayer, Flatten,"
+    )
+    assert err.count("\n") == 1
+
+
+def test_fold_batch_norm_keeps_the_function():
+    import keras
+    from keras import layers as L
+
+    from edgekit.exporters.fold import fold_batch_norm
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5,)), L.Dense(8), L.BatchNormalization(), L.ReLU(),
+                              L.BatchNormalization(), L.Dense(3)])  # fmt: skip
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 5)).astype(np.float32)
+    model.compile("adam", "mse")
+    model.fit(x, rng.normal(size=(256, 3)), epochs=2, verbose=0)  # moving statistics move
+    folded = fold_batch_norm(model)
+    assert [type(lay).__name__ for lay in folded.layers].count("BatchNormalization") == 0
+    want = model.predict(x, verbose=0)
+    got = folded.predict(x, verbose=0)
+    assert np.max(np.abs(want - got)) <= 1e-5 * max(1.0, float(np.max(np.abs(want))))
+
+
+def test_raw_features_of_different_ranges_get_a_synthesized_normalization():
+    import keras
+    from keras import layers as L
+
+    from edgekit.exporters.preprocess import synthesize_normalization
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu"), L.Dense(2)])
+    x, _ = _data(200, 4)
+    core, affine = synthesize_normalization(model, x)
+    assert affine is not None and affine.scale.shape == (6,)
+    want = model.predict(x, verbose=0)
+    got = core.predict(affine.apply(x), verbose=0)
+    assert np.max(np.abs(want - got)) <= 1e-3 * float(np.max(np.abs(want)))
+    same_range = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
+    assert synthesize_normalization(model, same_range) == (model, None)
+
+
+def test_several_outputs_are_refused_in_one_line(tmp_path):
+    def build(k, L):
+        inp = k.Input((4,))
+        hidden = L.Dense(8, activation="relu")(inp)
+        return k.Model(inp, [L.Dense(2)(hidden), L.Dense(1)(hidden)])
+
+    model = _small(tmp_path, "two", build)
+    code, _, err = cli("export", str(model), "--out", str(tmp_path / "e"))
+    assert code == 2
+    assert err.strip() == (
+        f"edgekit: error: {model}: the model has 1 input(s) and 2 output(s); edgekit exports "
+        "models with one input and one output"
+    )
+
+
+def test_a_float64_model_exports_as_float32_with_a_note(tmp_path):
+    import keras
+
+    keras.config.set_floatx("float64")
+    try:
+        model = _small(tmp_path, "f64", lambda k, L: k.Sequential(
+            [k.Input((6,)), L.Dense(8, activation="relu"), L.Dense(1)]))  # fmt: skip
+    finally:
+        keras.config.set_floatx("float32")
+    x, _ = _data(64, 5)
+    np.savez(tmp_path / "d.npz", x=x / 100)
+    code, out, err = cli(
+        "export", str(model), "--data", str(tmp_path / "d.npz"), "--onnx", "--out",
+        str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert "note: the model computes in float64; its artifacts are float32" in out
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "e" / "model.float32.onnx")).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert [graph.input[0].name, graph.output[0].name] == ["features", "prediction"]
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert all(a["validation"]["max_abs_diff"] <= 1e-5 for a in m["artifacts"])
