@@ -9,6 +9,7 @@ for what a vendor publishes, ``"assumption: ..."`` for a figure someone chose.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -147,6 +148,8 @@ def _target(path: Path, name: str, entry: Any, origin: str) -> Target:
         value = entry[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
             raise EdgekitError(f"{where}: {key} must be a non-negative number, got {value!r}")
+        if not math.isfinite(value):
+            raise EdgekitError(f"{where}: {key} must be a finite number, got {value!r}")
         if key in REQUIRED and value == 0:
             raise EdgekitError(f"{where}: {key} must be positive")
         values[key] = value

@@ -15,6 +15,7 @@ from edgekit._version import __version__
 from edgekit.errors import EdgekitError
 from edgekit.exporters.build import build_variant, float_note, write_c_arrays
 from edgekit.exporters.merge import TEST_DATA, entry_files, plan_merge
+from edgekit.exporters.multi import input_names, is_multi, output_names
 from edgekit.exporters.onnx import check_opset
 from edgekit.exporters.source import (
     as_float32,
@@ -102,6 +103,7 @@ def export(
     c_array: bool = False,
     c_source: str | None = None,
     c_prefix: str = "edgekit",
+    c_rounding: str = "tflm",
     mcu: bool = False,
     data: str | Path | None = None,
     target: str | None = None,
@@ -171,13 +173,24 @@ def export(
         check_output_dir(out_dir, force=True, protect=protect)
     model = load_model_file(src.model_path)
     check_layers(model, src.model_path)
+    several = len(model.inputs) > 1
     n_features = int(np.prod([int(d) for d in model.inputs[0].shape[1:]]))
-    attach_data(src, data=data, target=target, calibration=calibration, n_features=n_features)
+    attach_data(
+        src, data=data, target=target, calibration=calibration, n_features=n_features,
+        input_names=input_names(model) if several else None,
+    )  # fmt: skip
     want = [int(d) for d in model.inputs[0].shape[1:]]
-    if src.test is not None:
+    if src.test is not None and not several:
         src.test["x"] = _shaped(src.test["x"], want)
-    if src.calibration is not None:
+    if src.calibration is not None and not several:
         src.calibration = _shaped(src.calibration, want)
+    if is_multi(model) and c_source is not None:
+        raise EdgekitError(
+            f"--c-source writes models with one input and one output; {src.model_path.name} "
+            f"has {len(model.inputs)} input(s) and {len(model.outputs)} output(s)"
+        )
+    if is_multi(model) and AUTO in names:
+        raise EdgekitError("--quantize auto searches models with one input and one output")
     task = src.task or infer_task(model)
     ref = _reference(model, task, src)
     model, dtype_note = as_float32(model)  # what the artifacts are built from
@@ -204,12 +217,7 @@ def export(
                 f"calibration data, and {src.model_path} has none; pass --calibration FILE "
                 "(or --data FILE, whose inputs calibrate too)"
             )
-        calib = np.asarray(src.calibration[:calibration_samples], np.float32)
-        if list(calib.shape[1:]) != want:
-            raise EdgekitError(
-                f"calibration data has feature shape {list(calib.shape[1:])}, "
-                f"the model takes {want}"
-            )
+        calib = _calibration(model, src.calibration, calibration_samples)
 
     core, affine = (None, None)
     if needs_calibration:
@@ -291,7 +299,7 @@ def export(
                 c_info = export_c_source(
                     tmp, variant=c_source, prefix=c_prefix, model=model, entries=all_entries,
                     x=ref.x, reference=ref.outputs, labels=src.labels, features=src.features,
-                    atol=atol,
+                    atol=atol, c_rounding=c_rounding,
                 )  # fmt: skip
             except EdgekitError as err:
                 problems.append(
@@ -301,7 +309,7 @@ def export(
                 c_info = None
             if c_info is not None:
                 extra += [tmp / name for name in c_info["files"]]
-        arrays = {"x": ref.x, "reference": ref.outputs}
+        arrays = _test_arrays(ref)
         if ref.y is not None:
             arrays["y"] = ref.y
         np.savez(tmp / TEST_DATA, **arrays)
@@ -317,7 +325,7 @@ def export(
             "validation": {
                 "data": TEST_DATA,
                 "on": ref.description,
-                "samples": len(ref.x),
+                "samples": ref.n,
                 "labelled": ref.y is not None,
                 "reference_metrics": ref.metrics,
                 "atol": atol,
@@ -325,6 +333,9 @@ def export(
             },
             "artifacts": all_entries,
         }
+        if is_multi(model):
+            manifest["model_inputs"] = input_names(model)
+            manifest["model_outputs"] = output_names(model)
         if problems:
             manifest["problems"] = problems
         if dtype_note:
@@ -374,20 +385,81 @@ def _gc_frozen():
 
 
 def _reference(model, task: str, src):
+    """What the artifacts are compared with: the test data (or seeded random inputs), its
+    labels, and the Keras model's outputs on it (a list for several outputs)."""
     from edgekit.exporters.validate import Reference
 
-    want = [int(d) for d in model.inputs[0].shape[1:]]
+    wants = [[int(d) for d in t.shape[1:]] for t in model.inputs]
+    dtypes = [str(t.dtype) for t in model.inputs]
     test = src.test
     if test is not None and "x" in test:
-        x = np.asarray(test["x"], np.float32)
-        y = test.get("y")
+        xs = test["x"] if isinstance(test["x"], list) else [test["x"]]
+        y = test.get("y") if len(model.outputs) == 1 else None  # labels of one output
         synthetic = False
     else:  # no data: float parity against the Keras model on seeded random inputs
-        noise = np.random.default_rng(0).normal(size=(REFERENCE_SAMPLES_WITHOUT_DATA, *want))
-        x, y, synthetic = noise.astype(np.float32), None, True
-    if list(x.shape[1:]) != want:
+        if any(not d.startswith("float") for d in dtypes):
+            raise EdgekitError(
+                "the model takes integer inputs (ids), which random inputs cannot stand for; "
+                "pass --data FILE"
+            )
+        rng = np.random.default_rng(0)
+        xs = [rng.normal(size=(REFERENCE_SAMPLES_WITHOUT_DATA, *w)) for w in wants]
+        y, synthetic = None, True
+    for i, (x, want) in enumerate(zip(xs, wants, strict=True)):
+        if list(x.shape[1:]) != want:
+            which = f" (input {model.inputs[i].name!r})" if len(xs) > 1 else ""
+            raise EdgekitError(
+                f"{src.test_name}{which} has feature shape {list(x.shape[1:])}, the model "
+                f"takes {want}"
+            )
+    xs = [_as_input(x, d) for x, d in zip(xs, dtypes, strict=True)]
+    x_in = xs if len(xs) > 1 else xs[0]
+    predicted = model.predict(x_in, batch_size=1024, verbose=0)
+    if isinstance(predicted, list | tuple) and len(model.outputs) > 1:
+        outputs: Any = [np.asarray(p, np.float32) for p in predicted]
+    else:
+        outputs = np.asarray(predicted, np.float32)
+    names = input_names(model) if len(xs) > 1 else None
+    return Reference(task=task, x=x_in, y=y, outputs=outputs, synthetic=synthetic,
+                     input_names=names)  # fmt: skip
+
+
+def _as_input(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Samples in the dtype the model's input takes (token ids stay integers)."""
+    if dtype.startswith("float"):
+        return np.asarray(x, np.float32)
+    values = np.asarray(x)
+    if not np.all(values == np.round(values)):
+        raise EdgekitError(f"the model takes {dtype} inputs, and the data holds fractions")
+    return values.astype(dtype)
+
+
+def _calibration(model, data: Any, samples: int) -> Any:
+    """The calibration inputs (the first ``samples``), checked against the model's inputs."""
+    parts = data if isinstance(data, list) else [data]
+    if len(parts) != len(model.inputs):
         raise EdgekitError(
-            f"{src.test_name} has feature shape {list(x.shape[1:])}, the model takes {want}"
+            f"calibration data has {len(parts)} input(s), the model {len(model.inputs)}"
         )
-    outputs = np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float32)
-    return Reference(task=task, x=x, y=y, outputs=outputs, synthetic=synthetic)
+    out = []
+    for t, part in zip(model.inputs, parts, strict=True):
+        want = [int(d) for d in t.shape[1:]]
+        x = _as_input(np.asarray(part[:samples]), str(t.dtype))
+        if list(x.shape[1:]) != want:
+            raise EdgekitError(
+                f"calibration data has feature shape {list(x.shape[1:])}, the model takes {want}"
+            )
+        out.append(x)
+    return out if len(out) > 1 else out[0]
+
+
+def _test_arrays(ref) -> dict[str, Any]:
+    """``test.npz``: ``x`` and ``reference`` (``x_0``, ``x_1``, ... and ``reference_0``, ...
+    for several inputs and outputs), and ``y``."""
+    arrays: dict[str, Any] = {}
+    for key, value in (("x", ref.x), ("reference", ref.outputs)):
+        if isinstance(value, list):
+            arrays.update({f"{key}_{i}": v for i, v in enumerate(value)})
+        else:
+            arrays[key] = value
+    return arrays

@@ -83,7 +83,7 @@ class Merge:
                 shutil.copy2(src, dst)
 
 
-def _same_data(directory: Path, manifest: dict[str, Any], x: np.ndarray) -> bool:
+def _same_data(directory: Path, manifest: dict[str, Any], x: Any) -> bool:
     name = manifest.get("validation", {}).get("data")
     if not isinstance(name, str):
         return False
@@ -92,9 +92,14 @@ def _same_data(directory: Path, manifest: dict[str, Any], x: np.ndarray) -> bool
         return False
     from edgekit.formats.npz import load_npz
 
+    xs = x if isinstance(x, list) else [x]
+    keys = [f"x_{i}" for i in range(len(xs))] if isinstance(x, list) else ["x"]
     with contextlib.suppress(EdgekitError):
-        old = load_npz(path).get("x")
-        return old is not None and old.shape == x.shape and bool(np.array_equal(old, x))
+        arrays = load_npz(path)
+        return all(
+            k in arrays and arrays[k].shape == v.shape and bool(np.array_equal(arrays[k], v))
+            for k, v in zip(keys, xs, strict=True)
+        )
     return False
 
 
@@ -102,7 +107,7 @@ def plan_merge(
     out_dir: Path,
     *,
     source_digest: str,
-    x: np.ndarray,
+    x: Any,
     requested: list[str],
     implied: list[str],
     c_source: bool,

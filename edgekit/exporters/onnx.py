@@ -49,20 +49,37 @@ def to_onnx(model, path: str | Path, *, opset: int = 17) -> Path:
         convert_variables_to_constants_v2,
     )
 
+    from edgekit.exporters.multi import input_names, is_multi, output_names
     from edgekit.exporters.source import infer_task
 
-    # The names the README promises for every model, a user's too: features in, and out
-    # what the task gives (Keras would name them input_layer and dense_2).
-    in_name = "features"
-    out_name = {"multiclass": "probabilities", "binary": "probability"}.get(
-        infer_task(model), "prediction"
-    )
-    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32, name=in_name)
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    if is_multi(model):  # several inputs or outputs: the Keras names, kept
+        in_names, out_names = input_names(model), output_names(model)
+    else:  # the names the README promises for every model, a user's too (Keras would
+        # name them input_layer and dense_2)
+        in_names = ["features"]
+        out_names = [
+            {"multiclass": "probabilities", "binary": "probability"}.get(
+                infer_task(model), "prediction"
+            )
+        ]
+    specs = [
+        tf.TensorSpec(
+            [None, *t.shape[1:]], tf.float32 if "float" in str(t.dtype) else t.dtype, name=n
+        )
+        for t, n in zip(model.inputs, in_names, strict=True)
+    ]
+    if len(specs) == 1:
+        concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+            specs[0]
+        )
+    else:
+        concrete = tf.function(
+            lambda *xs: model(list(xs), training=False)
+        ).get_concrete_function(*specs)
     frozen = convert_variables_to_constants_v2(concrete)
     try:
         proto, _ = tf2onnx.convert.from_function(
-            tf.function(frozen), input_signature=[spec], opset=min(opset, TF2ONNX_MAX_OPSET)
+            tf.function(frozen), input_signature=specs, opset=min(opset, TF2ONNX_MAX_OPSET)
         )
         if opset > TF2ONNX_MAX_OPSET:
             from onnx import version_converter
@@ -71,7 +88,7 @@ def to_onnx(model, path: str | Path, *, opset: int = 17) -> Path:
     except Exception as err:
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise EdgekitError(f"ONNX conversion failed: {first}") from err
-    _tidy(proto, out_name=out_name)
+    _tidy(proto, in_names=in_names, out_names=out_names)
     _replace_erfc(proto)
     return atomic_write_bytes(path, proto.SerializeToString())
 
@@ -99,31 +116,34 @@ def _replace_erfc(proto) -> None:
         graph.node.extend(nodes)
 
 
-def _tidy(proto, *, out_name: str) -> None:
-    """One graph input, one output named ``out_name``, batch dim named ``batch``.
-
-    The input keeps the name of the ``TensorSpec`` it was traced with."""
+def _tidy(proto, *, in_names: list[str], out_names: list[str]) -> None:
+    """The graph's inputs (as traced, named ``in_names``), outputs renamed ``out_names`` in
+    order, batch dims named ``batch``."""
     graph = proto.graph
     initializers = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
-    if len(inputs) != 1:
+    if len(inputs) != len(in_names):
         raise EdgekitError(
             f"ONNX conversion left {len(inputs)} graph inputs ({', '.join(i.name for i in inputs)}); "
-            "expected exactly one"
+            f"expected {len(in_names)}"
         )
-    if len(graph.output) != 1:
-        raise EdgekitError(f"ONNX conversion produced {len(graph.output)} outputs; expected one")
-    old = graph.output[0].name
-    if old != out_name:
+    if len(graph.output) != len(out_names):
+        raise EdgekitError(
+            f"ONNX conversion produced {len(graph.output)} outputs; expected {len(out_names)}"
+        )
+    for output, new in zip(graph.output, out_names, strict=True):
+        old = output.name
+        if old == new:
+            continue
         for node in graph.node:
             for i, name in enumerate(node.input):
                 if name == old:
-                    node.input[i] = out_name
+                    node.input[i] = new
             for i, name in enumerate(node.output):
                 if name == old:
-                    node.output[i] = out_name
-        graph.output[0].name = out_name
-    for value in (inputs[0], graph.output[0]):
+                    node.output[i] = new
+        output.name = new
+    for value in (*inputs, *graph.output):
         dims = value.type.tensor_type.shape.dim
         if dims:
             dims[0].ClearField("dim_value")
@@ -134,8 +154,14 @@ def _tidy(proto, *, out_name: str) -> None:
 class _Reader:
     """ONNX Runtime calibration reader over raw input samples."""
 
-    def __init__(self, name: str, samples: np.ndarray, batch: int = 1) -> None:
-        self._items = iter([{name: samples[i : i + batch]} for i in range(0, len(samples), batch)])
+    def __init__(self, names: list[str], parts: list[np.ndarray], batch: int = 1) -> None:
+        n = len(parts[0])
+        self._items = iter(
+            [
+                {name: p[i : i + batch] for name, p in zip(names, parts, strict=True)}
+                for i in range(0, n, batch)
+            ]
+        )
 
     def get_next(self):
         return next(self._items, None)
@@ -173,11 +199,17 @@ def quantize_onnx(
                 if calibration is None or len(calibration) == 0:
                     raise EdgekitError("the onnx-static variant needs calibration data")
                 onnx = require("onnx")
-                name = onnx.load(str(src)).graph.input[0].name
-                samples = np.asarray(calibration, np.float32)
+                graph = onnx.load(str(src)).graph
+                initializers = {init.name for init in graph.initializer}
+                names = [i.name for i in graph.input if i.name not in initializers]
+                parts = calibration if isinstance(calibration, list) else [calibration]
+                parts = [
+                    np.asarray(p, np.float32) if np.asarray(p).dtype.kind == "f" else np.asarray(p)
+                    for p in parts
+                ]
                 if affine is not None:
-                    samples = affine.apply(samples)
-                reader = _Reader(name, samples)
+                    parts = [affine.apply(parts[0])]
+                reader = _Reader(names, parts)
                 quant.quantize_static(
                     str(src),
                     str(out),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,18 @@ SUPPORTED_LAYERS = (
     "ELU",
     "PReLU",
     "Softmax",
+    # several inputs: merged (validated output by output; bench and the C take one input)
+    "Concatenate",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    # integer inputs (token ids): an embedding pooled over its sequence
+    "Embedding",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
     # training-only: identities at inference, dropped by the converters
     "Dropout",
     "AlphaDropout",
@@ -65,12 +78,24 @@ def attach_data(
     target: str | None,
     calibration: str | Path | None,
     n_features: int | None,
+    input_names: list[str] | None = None,
 ) -> Source:
     """``--data``/``--calibration`` (``.npz`` or ``.csv``) replace the run's test and
     calibration data, or give a bare model its own; calibration defaults to the inputs of
     ``data``. ``n_features``: how many values one sample of the model has."""
     if target is not None and data is None:
         raise EdgekitError("--target names a column of --data; pass --data FILE.csv")
+    if input_names is not None:  # several inputs: one array per input in a .npz
+        if data is not None:
+            src.test = read_inputs_npz(Path(data), input_names, what="--data")
+            src.test_name = f"--data {data}"
+            if calibration is None:
+                src.calibration = src.test["x"]
+        if calibration is not None:
+            src.calibration = read_inputs_npz(
+                Path(calibration), input_names, what="--calibration", labelled=False
+            )["x"]
+        return src
     if data is not None:
         x, y, columns, label = read_data(
             Path(data), what="--data", features=src.features, target=target or src.target,
@@ -88,6 +113,45 @@ def attach_data(
             labels=src.labels, n_features=n_features, labelled=False,
         )  # fmt: skip
     return src
+
+
+def read_inputs_npz(
+    path: Path, names: list[str], *, what: str, labelled: bool = True
+) -> dict[str, Any]:
+    """A several-input model's data: a ``.npz`` with one array per input, named after the
+    model's inputs, and optionally ``y``; ``x`` comes back as a list in the inputs' order."""
+    if not path.is_file():
+        raise EdgekitError(f"{what} {path}: no such file")
+    if path.suffix.lower() != ".npz":
+        raise EdgekitError(
+            f"{what} {path}: a model with several inputs takes a .npz with one array per input "
+            f"({', '.join(names)})"
+        )
+    arrays = load_npz(path)
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise EdgekitError(
+            f"{what} {path}: no array {', '.join(map(repr, missing))} (one per model input: "
+            f"{', '.join(names)}); it has {', '.join(sorted(arrays)) or 'none'}"
+        )
+    xs: list[np.ndarray] = []
+    for name in names:
+        x = read_features(path, f"{what} input {name!r}", {"x": arrays[name]})
+        if xs and len(x) != len(xs[0]):
+            raise EdgekitError(
+                f"{what} {path}: input {name!r} has {len(x)} samples, {names[0]!r} has "
+                f"{len(xs[0])}"
+            )
+        xs.append(x)
+    out: dict[str, Any] = {"x": xs}
+    y = arrays.get("y") if labelled else None
+    if y is not None:
+        if y.dtype.kind not in "iufb" or len(y) != len(xs[0]) or not np.all(np.isfinite(y)):
+            raise EdgekitError(
+                f"{what} {path}: 'y' must hold one finite number per sample ({len(xs[0])})"
+            )
+        out["y"] = y
+    return out
 
 
 def read_data(
@@ -240,11 +304,6 @@ def check_layers(model, path: Path) -> None:
             f"{path}: {kind} is a subclassed model with its own call(); edgekit exports "
             "Sequential and Functional models of the supported layers: "
             + ", ".join(SUPPORTED_LAYERS)
-        )
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise EdgekitError(
-            f"{path}: the model has {len(model.inputs)} input(s) and {len(model.outputs)} "
-            "output(s); edgekit exports models with one input and one output"
         )
     for layer in model.layers:
         kind = type(layer).__name__

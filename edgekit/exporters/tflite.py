@@ -40,7 +40,11 @@ def saved_model_for(model, directory: str | Path, *, batch: int | None = None) -
         )
         for t in model.inputs
     ]
-    archive.add_endpoint("serve", functools.partial(model.__call__, training=False), signature)
+    def several(*inputs):  # Model.__call__ takes several inputs as one list
+        return model(list(inputs), training=False)
+
+    serve = functools.partial(model.__call__, training=False) if len(signature) == 1 else several
+    archive.add_endpoint("serve", serve, signature)
     archive.write_out(str(directory), verbose=False)
     return Path(directory)
 
@@ -50,9 +54,10 @@ def to_tflite(
     path: str | Path,
     *,
     variant: str = "float32",
-    calibration: np.ndarray | None = None,
+    calibration: np.ndarray | list[np.ndarray] | None = None,
     io_type: str = "int8",
     affine: InputAffine | None = None,
+    input_names: list[str] | None = None,
 ) -> Path:
     """Convert a Keras model (or a SavedModel directory from :func:`saved_model_for`) to
     a ``.tflite`` file.
@@ -83,13 +88,24 @@ def to_tflite(
     if variant in CALIBRATED:
         if calibration is None or len(calibration) == 0:
             raise EdgekitError(f"the {variant} variant needs calibration data")
-        samples = np.asarray(calibration, dtype=np.float32)
-        if affine is not None:
-            samples = affine.apply(samples)
+        if isinstance(calibration, list):  # several inputs: by name, as the signature has them
+            names = input_names or [f"input_{i}" for i in range(len(calibration))]
+            parts = [np.asarray(c) for c in calibration]
 
-        def representative():
-            for i in range(len(samples)):
-                yield [samples[i : i + 1]]
+            def representative():
+                for i in range(len(parts[0])):
+                    yield {n: p[i : i + 1] for n, p in zip(names, parts, strict=True)}
+
+        else:
+            samples = np.asarray(calibration)
+            if samples.dtype.kind == "f" or affine is not None:
+                samples = samples.astype(np.float32)
+            if affine is not None:
+                samples = affine.apply(samples)
+
+            def representative():
+                for i in range(len(samples)):
+                    yield [samples[i : i + 1]]
 
         converter.representative_dataset = representative
     prepend = affine is not None and variant in CALIBRATED

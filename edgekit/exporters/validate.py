@@ -26,23 +26,35 @@ class Reference:
     """What artifacts are compared with: inputs, labels (if known) and Keras outputs."""
 
     task: str
-    x: np.ndarray
+    x: Any  # an array, or a list of arrays (one per input) for a model with several inputs
     y: np.ndarray | None
-    outputs: np.ndarray
+    outputs: Any  # an array, or a list of arrays for a model with several outputs
     synthetic: bool = False  # x is seeded random noise: there was no test data
+    input_names: list[str] | None = None  # the model's, when it has several inputs
+
+    @property
+    def multi(self) -> bool:
+        """Several inputs or outputs (validated through :mod:`edgekit.exporters.multi`)."""
+        return isinstance(self.x, list) or isinstance(self.outputs, list)
+
+    @property
+    def n(self) -> int:
+        return len(self.x[0]) if isinstance(self.x, list) else len(self.x)
 
     @property
     def description(self) -> str:
         """What the artifacts were validated on, in words (the manifest and the table)."""
         if self.synthetic:
-            return f"{len(self.x)} seeded random inputs (no test data): float parity only"
+            return f"{self.n} seeded random inputs (no test data): float parity only"
         if self.y is None:
-            return f"{len(self.x)} test samples without labels: agreement with the Keras model"
-        return f"{len(self.x)} labelled test samples"
+            return f"{self.n} test samples without labels: agreement with the Keras model"
+        return f"{self.n} labelled test samples"
 
     @property
     def metrics(self) -> dict[str, float]:
-        return m.task_metrics(self.outputs, self.y, self.task) if self.y is not None else {}
+        if self.y is None or isinstance(self.outputs, list):
+            return {}
+        return m.task_metrics(self.outputs, self.y, self.task)
 
 
 def validate(
@@ -59,10 +71,23 @@ def validate(
     ``input_quantization`` is what the manifest will record for the input when it is not the
     file's own (per-feature parameters), so the artifact is validated as a device runs it.
     """
+    if ref.multi:
+        from edgekit.exporters.multi import validate_multi
+
+        return validate_multi(
+            path, ref, exact=exact, atol=atol, max_accuracy_drop=max_accuracy_drop
+        )
     with open_runner(path, input_quantization=input_quantization) as runner:
         outputs = runner.infer_batched(ref.x, batch=1024)
         inputs = [t.to_json() for t in runner.inputs]
         outs = [t.to_json() for t in runner.outputs]
+    return judge(outputs, ref, exact=exact, atol=atol, max_accuracy_drop=max_accuracy_drop), inputs, outs
+
+
+def judge(
+    outputs: np.ndarray, ref: Reference, *, exact: bool, atol: float, max_accuracy_drop: float
+) -> dict[str, Any]:
+    """The validation of one output against the Keras model's (``ref.outputs``)."""
     diff = m.max_abs_diff(outputs, ref.outputs)
     result: dict[str, Any] = {
         "max_abs_diff": diff,
@@ -75,25 +100,25 @@ def validate(
     if exact:
         result["criterion"] = f"max_abs_diff <= {atol:g}"
         result["passed"] = bool(diff <= atol)
-        return result, inputs, outs
+        return result
     if ref.synthetic:
         result["accuracy_drop"] = None
         result["criterion"] = "not validated: no test data (pass --data FILE)"
         result["passed"] = None
-        return result, inputs, outs
+        return result
     if ref.task == "regression":
         worse = _mae_increase_pct(outputs, ref)
         result["mae_increase_pct"] = round(worse, 6)
         result["criterion"] = f"mae_increase_pct <= {max_accuracy_drop:g}"
         result["passed"] = bool(worse <= max_accuracy_drop)
-        return result, inputs, outs
+        return result
     drop = result["accuracy_drop"]
     if drop is None:  # no labels: agreement with the Keras model's own predictions
         drop = round(100.0 * (1.0 - result["top1_agreement"]), 6)
         result["accuracy_drop"] = drop
     result["criterion"] = f"accuracy_drop <= {max_accuracy_drop:g}"
     result["passed"] = bool(drop <= max_accuracy_drop)
-    return result, inputs, outs
+    return result
 
 
 def _mae_increase_pct(outputs: np.ndarray, ref: Reference) -> float:

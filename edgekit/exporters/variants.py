@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from edgekit.errors import EdgekitError
 from edgekit.exporters.preprocess import InputAffine
@@ -22,10 +21,10 @@ AUTO = "auto"  # the smallest artifact that meets --max-accuracy-drop (auto.py)
 class BuildInputs:
     """What a variant's builder may use."""
 
-    model: object
+    model: Any
     out_dir: Path
     saved_model: Path | None  # the model as a SavedModel, shared by the TFLite variants
-    calibration: np.ndarray | None  # raw inputs
+    calibration: Any  # raw inputs (a list of arrays for several inputs)
     io_type: str
     opset: int
     # The calibrated (integer) variants' model: BatchNormalization folded (fold.py), without
@@ -61,6 +60,7 @@ def _tflite(variant: str) -> Callable[[BuildInputs, Path], Path]:
             calibration=inp.calibration,
             io_type=inp.io_type,
             affine=inp.affine if core else None,
+            input_names=[str(t.name) for t in inp.model.inputs],
         )
 
     return build

@@ -203,3 +203,16 @@ def test_estimate_needs_no_tensorflow(mnist_models):
     assert done.returncode == 0, done.stderr
     done = run_cli("estimate", str(mnist_models["int8"]), "--target", "nope")
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "+inf"])
+def test_catalog_numbers_must_be_finite(tmp_path, value):
+    (tmp_path / "edgekit.toml").write_text(
+        f"[targets.bad]\nclock_hz = {value}\nram_bytes = 1\nflash_bytes = 1\n"
+        "cycles_per_mac_int8 = 1\ncycles_per_mac_float = 1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(EdgekitError) as err:
+        load_catalog()
+    assert str(err.value).startswith(f"{tmp_path / 'edgekit.toml'}: target 'bad': clock_hz must")
+    assert "finite" in str(err.value) or "non-negative" in str(err.value)

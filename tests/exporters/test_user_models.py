@@ -376,18 +376,107 @@ def test_raw_features_of_different_ranges_get_a_synthesized_normalization():
     assert synthesize_normalization(model, same_range) == (model, None)
 
 
-def test_several_outputs_are_refused_in_one_line(tmp_path):
-    def build(k, L):
-        inp = k.Input((4,))
-        hidden = L.Dense(8, activation="relu")(inp)
-        return k.Model(inp, [L.Dense(2)(hidden), L.Dense(1)(hidden)])
+@pytest.fixture(scope="module")
+def two_heads(tmp_path_factory) -> Path:
+    """A Functional model with two named inputs (one of raw features up to 100, normalized)
+    merged by Concatenate, and two outputs: a class head and a value head."""
+    import keras
+    from keras import layers as L
 
-    model = _small(tmp_path, "two", build)
-    code, _, err = cli("export", str(model), "--out", str(tmp_path / "e"))
+    base = tmp_path_factory.mktemp("two")
+    rng = np.random.default_rng(0)
+    xa = rng.normal(size=(400, 3)).astype(np.float32)
+    xb = rng.uniform(0, 100, size=(400, 2)).astype(np.float32)
+    y = ((xa[:, 0] + xb[:, 0] / 50) > 1).astype(np.int64)
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    norm = L.Normalization()
+    norm.adapt(xb)
+    h = L.Concatenate()([L.Dense(8, activation="relu")(a), norm(b)])
+    h = L.Dense(8, activation="relu")(h)
+    model = keras.Model(
+        [a, b], [L.Dense(2, activation="softmax", name="cls")(h), L.Dense(1, name="reg")(h)]
+    )
+    model.compile("adam", ["sparse_categorical_crossentropy", "mse"])
+    model.fit([xa, xb], [y, xb[:, :1] / 100], epochs=20, verbose=0)
+    model.save(base / "two.keras")
+    np.savez(base / "two.npz", a=xa, b=xb, y=y)
+    return base
+
+
+def test_several_inputs_and_outputs_export_output_by_output(two_heads, tmp_path):
+    code, out, err = cli(
+        "export", str(two_heads / "two.keras"), "--data", str(two_heads / "two.npz"),
+        "--quantize", "float32,int8", "--onnx", "--max-accuracy-drop", "5",
+        "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert (m["model_inputs"], m["model_outputs"]) == (["a", "b"], ["cls", "reg"])
+    assert m["validation"]["labelled"] is False  # y cannot say which head it labels
+    for variant in ("float32", "onnx-float32"):
+        art = _art(m, variant)
+        assert art["validation"]["max_abs_diff"] <= 1e-5
+        assert len(art["validation"]["per_output"]) == 2
+        assert [t["shape"] for t in art["outputs"]] == [[-1, 2], [-1, 1]]
+    onnx_art = _art(m, "onnx-float32")
+    assert [t["name"] for t in onnx_art["inputs"]] == ["a", "b"]
+    assert [t["name"] for t in onnx_art["outputs"]] == ["cls", "reg"]
+    int8 = _art(m, "int8")["validation"]
+    assert int8["passed"] is True and int8["per_output"][0]["accuracy_drop"] <= 5
+    assert [t["dtype"] for t in _art(m, "int8")["inputs"]] == ["int8", "int8"]
+
+    code, _, err = cli(
+        "export", str(two_heads / "two.keras"), "--data", str(two_heads / "two.npz"),
+        "--c-source", "float32", "--out", str(tmp_path / "c"),
+    )  # fmt: skip
     assert code == 2
     assert err.strip() == (
-        f"edgekit: error: {model}: the model has 1 input(s) and 2 output(s); edgekit exports "
-        "models with one input and one output"
+        "edgekit: error: --c-source writes models with one input and one output; two.keras "
+        "has 2 input(s) and 2 output(s)"
+    )
+    np.savez(tmp_path / "flat.npz", x=np.zeros((4, 5), np.float32))
+    code, _, err = cli(
+        "export", str(two_heads / "two.keras"), "--data", str(tmp_path / "flat.npz"),
+        "--out", str(tmp_path / "d"),
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip() == (
+        f"edgekit: error: --data {tmp_path / 'flat.npz'}: no array 'a', 'b' (one per model "
+        "input: a, b); it has x"
+    )
+
+
+def test_an_embedding_over_token_ids_exports_with_integer_inputs(tmp_path):
+    import keras
+    from keras import layers as L
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 30, size=(400, 6))
+    y = (ids[:, 0] > 15).astype(np.int64)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,), dtype="int32"), L.Embedding(30, 4),
+                              L.GlobalAveragePooling1D(), L.Dense(8, activation="relu"),
+                              L.Dense(2, activation="softmax")])  # fmt: skip
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(ids, y, epochs=20, verbose=0)
+    model.save(tmp_path / "emb.keras")
+    np.savez(tmp_path / "emb.npz", x=ids, y=y)
+    code, out, err = cli(
+        "export", str(tmp_path / "emb.keras"), "--data", str(tmp_path / "emb.npz"),
+        "--quantize", "float32,int8", "--onnx", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert _art(m, "float32")["validation"]["max_abs_diff"] <= 1e-5
+    assert _art(m, "onnx-float32")["validation"]["max_abs_diff"] <= 1e-5
+    assert _art(m, "int8")["validation"]["accuracy_drop"] <= 1.0
+    assert _art(m, "int8")["inputs"][0]["dtype"] == "int32"  # ids stay ids
+    code, _, err = cli("export", str(tmp_path / "emb.keras"), "--out", str(tmp_path / "n"))
+    assert code == 2
+    assert err.strip() == (
+        "edgekit: error: the model takes integer inputs (ids), which random inputs cannot "
+        "stand for; pass --data FILE"
     )
 
 
