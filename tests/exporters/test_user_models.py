@@ -504,3 +504,28 @@ def test_a_float64_model_exports_as_float32_with_a_note(tmp_path):
     assert [graph.input[0].name, graph.output[0].name] == ["features", "prediction"]
     m = json.loads((tmp_path / "e" / "manifest.json").read_text())
     assert all(a["validation"]["max_abs_diff"] <= 1e-5 for a in m["artifacts"])
+
+
+@pytest.mark.parametrize("kind", ["h5", "savedmodel"])
+def test_h5_and_savedmodel_files_export_with_their_own_data(zoo, tmp_path, kind):
+    import keras
+
+    model = keras.models.load_model(zoo / "tutorial.keras")
+    if kind == "h5":
+        path = tmp_path / "tutorial.h5"
+        model.save(path)
+        variants = "float32,int8"
+    else:
+        path = tmp_path / "saved"
+        model.export(str(path), verbose=False)
+        variants = "float32,dynamic"
+    code, out, err = cli(
+        "export", str(path), "--data", str(zoo / "test.csv"), "--target", "label",
+        "--quantize", variants, "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert m["features"] == FEATURES and m["validation"]["labelled"] is True
+    assert _art(m, "float32")["validation"]["max_abs_diff"] <= 1e-5
+    for art in m["artifacts"]:
+        assert art["validation"]["accuracy_drop"] <= 1.0, art["variant"]
