@@ -112,6 +112,14 @@ def _run_summary(run: Run) -> str:
     "--c-prefix", default="edgekit", show_default=True, help="Prefix of the generated C names."
 )
 @click.option(
+    "--c-rounding",
+    type=click.Choice(["tflm", "litert"]),
+    default="tflm",
+    show_default=True,
+    help="Whose int8 kernels --c-source int8 reproduces bit for bit: TensorFlow Lite Micro "
+    "(ties rounded away from zero, fixed-point softmax/tanh/logistic) or LiteRT's builtin ones.",
+)
+@click.option(
     "--mcu",
     is_flag=True,
     help="TFLite variants with a fixed batch of 1 and no shape ops (SHAPE, STRIDED_SLICE, "

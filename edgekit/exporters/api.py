@@ -419,6 +419,13 @@ def _reference(model, task: str, src):
         outputs: Any = [np.asarray(p, np.float32) for p in predicted]
     else:
         outputs = np.asarray(predicted, np.float32)
+    if y is not None and not isinstance(outputs, list):
+        from edgekit.metrics import check_labels
+
+        try:
+            check_labels(y, outputs, task)
+        except EdgekitError as err:
+            raise EdgekitError(f"{src.test_name}: {err}") from err
     names = input_names(model) if len(xs) > 1 else None
     return Reference(task=task, x=x_in, y=y, outputs=outputs, synthetic=synthetic,
                      input_names=names)  # fmt: skip

@@ -10,8 +10,15 @@ values in and out, returns 0 on success):
   ``erff``; link with ``-lm``).
 * ``int8`` is written from the int8 ``.tflite`` file and adds
   ``int <prefix>_predict_int8(const int8_t *input, int8_t *output)`` on the quantized tensors.
-  It reproduces the arithmetic of TensorFlow Lite's builtin int8 kernels as ai_edge_litert
-  runs them without delegates (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``):
+  By default (``--c-rounding tflm``) it reproduces TensorFlow Lite Micro's reference int8
+  kernels bit for bit: FULLY_CONNECTED requantized with ``MultiplyByQuantizedMultiplier``
+  (gemmlowp's ``RoundingDivideByPOT``, ties away from zero), SOFTMAX in gemmlowp fixed point
+  (its exponentials as a 256-entry int32 table, TFLite's ``GetReciprocal``), elementwise
+  tables filled by running that part of the graph in tflite-micro (LiteRT's builtin kernels
+  fill them where tflite-micro is missing or lacks an op: ``tables`` in the manifest says
+  which). With ``--c-rounding litert`` it reproduces the arithmetic of LiteRT's builtin int8
+  kernels as ai_edge_litert runs them without delegates
+  (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``), described here:
 
   - FULLY_CONNECTED: int32 accumulation of ``w * (x - x_zero_point)`` plus the bias, then
     per-channel fixed-point requantization with the multiplier and shift of TFLite's
@@ -102,8 +109,12 @@ def to_c_source(
     labels: list[str] | None = None,
     raw_input_q: dict[str, Any] | None = None,
     features: list[str] | None = None,
+    rounding: str = "tflm",
 ) -> CSource:
     """Write ``<prefix>_model.h`` / ``<prefix>_model.c`` into ``out_dir``.
+
+    ``rounding`` (int8): ``tflm`` reproduces TensorFlow Lite Micro's kernels, ``litert``
+    LiteRT's builtin ones (``--c-rounding``).
 
     ``float32`` reads the Keras ``model``; ``int8`` reads the int8 ``.tflite`` file given as
     ``tflite`` (int8 input and output). Example:
@@ -127,7 +138,7 @@ def to_c_source(
             raise EdgekitError("--c-source int8 needs the int8 .tflite model")
         from edgekit.exporters.c.int8_writer import write_int8
 
-        code = write_int8(Path(tflite), prefix, comment, raw_input_q=raw_input_q)
+        code = write_int8(Path(tflite), prefix, comment, raw_input_q=raw_input_q, rounding=rounding)
     header = out_dir / f"{prefix}_model.h"
     source = out_dir / f"{prefix}_model.c"
     head_text, source_text = _with_names(
@@ -149,6 +160,8 @@ def to_c_source(
         ops=code.ops,
         arena_bytes=code.arena_bytes,
         needs_libm=code.needs_libm,
+        rounding=code.rounding,
+        tables=code.tables,
     )
 
 
@@ -237,11 +250,17 @@ def export_c_source(
     labels: list[str] | None = None,
     features: list[str] | None = None,
     atol: float = 1e-4,
+    c_rounding: str = "tflm",
 ) -> dict[str, Any]:
     """Write and validate the C files in an export directory; returns the manifest entry.
 
     Without a C compiler the files are written but not validated: the entry's
     ``validation`` is ``{"passed": None, "validated": False, "reason": ...}``.
+    ``c_rounding`` (int8): whose kernels the C reproduces, ``tflm`` or ``litert``.
+
+    The entry records the C's figures on a microcontroller (:func:`c_footprint`):
+    ``flash_bytes``, ``ram_bytes``, ``stack_bytes``; ``arena_bytes`` is the activation
+    arena only (one of the static buffers ``ram_bytes`` counts).
     """
     from edgekit.exporters.c.validate import validate_c_source
 
@@ -252,6 +271,7 @@ def export_c_source(
         c = to_c_source(
             None, out_dir, variant="int8", prefix=prefix, tflite=tflite, labels=labels,
             raw_input_q=None if _same_as_file(raw_q, tflite) else raw_q, features=features,
+            rounding=c_rounding,
         )  # fmt: skip
         validation = validate_c_source(c, x, tflite=tflite, raw_input_q=raw_q)
         origin = entry["file"]
@@ -270,7 +290,26 @@ def export_c_source(
     from edgekit.fileio import sha256_file
 
     digests = {p.name: sha256_file(p) for p in c.files}  # bench checks them before compiling
-    return {**c.to_json(), "from": origin, "sha256": digests, "validation": validation}
+    entry = {**c.to_json(), "from": origin, "sha256": digests}
+    return {**entry, **c_footprint(c), "validation": validation}
+
+
+def c_footprint(c: CSource) -> dict[str, Any]:
+    """``flash_bytes`` (code and constants), ``ram_bytes`` (every static buffer: the arena
+    and the other static mutable arrays) and ``stack_bytes`` (the deepest call chain of
+    ``<prefix>_predict``) of the generated C, compiled for a Cortex-M4
+    (``arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os -c``) or, without that compiler, for the
+    host; ``footprint.measured_with`` names the compiler. Empty without a compiler."""
+    from edgekit import toolchain
+
+    try:
+        found = toolchain.footprint(c.source, c.header.parent, f"{c.prefix}_predict")
+    except EdgekitError as err:
+        return {"footprint": {"error": str(err)}}
+    if found is None:
+        return {}
+    figures = {k: found[k] for k in ("flash_bytes", "ram_bytes", "stack_bytes")}
+    return {**figures, "footprint": {k: found[k] for k in ("measured_with", "target")}}
 
 
 def c_source_summary(info: dict[str, Any]) -> str:
@@ -284,8 +323,11 @@ def c_source_summary(info: dict[str, Any]) -> str:
         return f"{head}; FAILED: {v['error']}"
     verdict = "passed" if v.get("passed") else "FAILED"
     if info["variant"] == "int8":
+        if v.get("passed") is None and "reason" in v:
+            return f"{head}; {v['reason']}"
+        who = "TFLite Micro" if info.get("rounding") == "tflm" else "TFLite's builtin kernels"
         return (
-            f"{head}; {v['exact']}/{v['outputs']} int8 outputs identical to TFLite's builtin "
-            f"kernels (max {v['max_lsb_diff']} LSB apart): {verdict}"
+            f"{head}; {v['exact']}/{v['outputs']} int8 outputs identical to {who} "
+            f"(max {v['max_lsb_diff']} LSB apart): {verdict}"
         )
     return f"{head}; max |diff| vs Keras {v['max_abs_diff']:.3g} ({v['criterion']}): {verdict}"

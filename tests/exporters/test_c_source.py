@@ -1,7 +1,8 @@
 """``export --c-source``: the generated C compiles strictly and reproduces its model.
 
-int8: every output of ``<prefix>_predict_int8`` equals ai_edge_litert's builtin int8 kernels
-(no delegate) on the whole test set. float32: within 1e-5 of Keras.
+int8 with ``--c-rounding litert``: every output of ``<prefix>_predict_int8`` equals
+ai_edge_litert's builtin int8 kernels (no delegate) on the whole test set (the default,
+TensorFlow Lite Micro's kernels, is tested in test_c_tflm.py). float32: within 1e-5 of Keras.
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def c_exports(digits_run, binary_run, regression_run, runs_dir):
     out = {}
     for name, run_ in (("digits", digits_run), ("binary", binary_run), ("reg", regression_run)):
         out[name, "int8"] = edgekit.export(
-            run_.path, c_source="int8", c_prefix=f"{name}8", out=runs_dir / f"{name}_c_int8"
-        )
+            run_.path, c_source="int8", c_prefix=f"{name}8", out=runs_dir / f"{name}_c_int8",
+            c_rounding="litert",
+        )  # fmt: skip
         out[name, "float32"] = edgekit.export(
             run_.path, c_source="float32", c_prefix=name, out=runs_dir / f"{name}_c_float"
         )
@@ -200,7 +202,7 @@ def test_every_activation_in_int8_and_float(activation, tmp_path):
     model = build_model(input_shape=[5], task=task, n_classes=3, hidden=[8, 6],
                         activation=activation, x_train=x, y_train=rng.normal(size=200))  # fmt: skip
     tflite = to_tflite(model, tmp_path / "m.int8.tflite", variant="int8", calibration=x)
-    c8 = to_c_source(None, tmp_path, variant="int8", prefix="q", tflite=tflite)
+    c8 = to_c_source(None, tmp_path, variant="int8", prefix="q", tflite=tflite, rounding="litert")
     v = validate_c_source(c8, x_test, tflite=tflite)
     assert v["passed"], v
     assert v["exact"] == v["outputs"] == 300 * c8.output_size

@@ -27,6 +27,8 @@ class CSource:
     ops: list[str] = field(default_factory=list)
     arena_bytes: int = 0
     needs_libm: bool = False
+    rounding: str | None = None  # int8: "tflm" or "litert", whose kernels it reproduces
+    tables: list[str] = field(default_factory=list)  # int8: who filled its elementwise tables
 
     @property
     def files(self) -> list[Path]:
@@ -55,6 +57,8 @@ class CSource:
             ops=info.get("ops", []),
             arena_bytes=info.get("arena_bytes", 0),
             needs_libm=info.get("needs_libm", False),
+            rounding=info.get("rounding", "litert" if info["variant"] == "int8" else None),
+            tables=info.get("tables", []),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -70,6 +74,10 @@ class CSource:
             "arena_bytes": self.arena_bytes,
             "needs_libm": self.needs_libm,
         }
+        if self.rounding is not None:
+            out["rounding"] = self.rounding
+        if self.tables:
+            out["tables"] = self.tables
         if self.feature_quantization is not None:
             out["feature_quantization"] = self.feature_quantization
         return out

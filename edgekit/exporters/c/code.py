@@ -16,3 +16,5 @@ class Code:
     ops: list[str] = field(default_factory=list)
     arena_bytes: int = 0
     needs_libm: bool = False
+    rounding: str | None = None  # int8: whose kernels it reproduces ("tflm", "litert")
+    tables: list[str] = field(default_factory=list)  # int8: who filled its elementwise tables

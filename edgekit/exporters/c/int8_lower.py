@@ -32,9 +32,10 @@ def live_ops(g: TFLiteGraph) -> list[Op]:
     return list(reversed(live))
 
 
-def lower(g: TFLiteGraph, prefix: str) -> Lowering:
-    """The steps computing ``g``'s output, with the constant arrays they need."""
-    lw = Lowering(g, prefix)
+def lower(g: TFLiteGraph, prefix: str, rounding: str = "tflm") -> Lowering:
+    """The steps computing ``g``'s output, with the constant arrays they need, reproducing
+    TFLM's kernels (``rounding="tflm"``) or LiteRT's builtin ones (``"litert"``)."""
+    lw = Lowering(g, prefix, rounding)
     ops = live_ops(g)
     done: set[int] = set()
     for pos, op in enumerate(ops):

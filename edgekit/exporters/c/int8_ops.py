@@ -22,6 +22,7 @@ from edgekit.exporters.c.tflite_math import (
     per_channel_multipliers,
     quantize_multiplier,
     softmax_table,
+    softmax_tflm_table,
 )
 from edgekit.formats.tflite_graph import Op
 
@@ -81,7 +82,8 @@ def lower_fc(lw: Lowering, op: Op) -> Step:
 
 
 def lower_softmax(lw: Lowering, op: Op) -> Step:
-    """SOFTMAX over one row: ``ek_softmax`` with TFLite's 256-entry ``expf`` table."""
+    """SOFTMAX over one row: TFLM's fixed-point kernel (``ek_softmax_tflm``, its exponentials
+    as a 256-entry int32 table) or LiteRT's (``ek_softmax``, a 256-entry ``expf`` table)."""
     g, path = lw.g, lw.g.path
     x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
     if x.dtype != "int8" or y.dtype != "int8":
@@ -92,11 +94,16 @@ def lower_softmax(lw: Lowering, op: Op) -> Step:
     if x.size != n:
         raise EdgekitError(f"{path}: SOFTMAX op {op.index} over more than one row")
     beta = float(op.options.get("beta", 1.0))
+    what = f"SOFTMAX op {op.index}: {n} values, beta {beta:g}"
+    if lw.rounding == "tflm":
+        exp = softmax_tflm_table(x.scale, beta)
+        tn = lw.array("int32_t", lw.name("exp"), exp, c_int32, 6)
+        args: list[str | Ref] = [lw.ref(op.inputs[0]), str(n), tn, lw.ref(op.outputs[0])]
+        return Step("softmax_tflm", args, [lw.find(op.inputs[0])], lw.find(op.outputs[0]), what)
     table = softmax_table(x.scale, beta)
     tn = lw.array("float", lw.name("exp"), table, c_hexfloat, 4)
-    args: list[str | Ref] = [lw.ref(op.inputs[0]), str(n), tn, c_float(y.scale)]
+    args = [lw.ref(op.inputs[0]), str(n), tn, c_float(y.scale)]
     args += [str(y.zero_point), lw.ref(op.outputs[0])]
-    what = f"SOFTMAX op {op.index}: {n} values, beta {beta:g}"
     return Step("softmax", args, [lw.find(op.inputs[0])], lw.find(op.outputs[0]), what)
 
 

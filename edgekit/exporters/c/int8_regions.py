@@ -4,7 +4,10 @@ With constant scalar operands, a chain of elementwise ops (TANH, LOGISTIC, GELU,
 DEQUANTIZE-ELU-QUANTIZE, LOGISTIC+MUL for swish, ...) applied to one int8 tensor is a
 function of one int8 value. Its table is filled by running exactly those ops, cut out of the
 model as a small ``.tflite`` (same operator codes, tensors and constants), on all 256 inputs
-with ai_edge_litert's builtin kernels, so it holds what TFLite computes.
+in TensorFlow Lite Micro (``--c-rounding tflm``, when ``tflite-micro`` is installed and has
+the ops) or with ai_edge_litert's builtin kernels, so it holds what that runtime computes.
+TFLM's int8 TANH and LOGISTIC are gemmlowp fixed point, LiteRT's are float tables: they
+differ by an LSB on some inputs.
 """
 
 from __future__ import annotations
@@ -93,7 +96,12 @@ def lower_region(lw: Lowering, members: list[Op], seed: int, exit_: int) -> Step
     """The chain as one ``ek_lut`` call on its table."""
     model = region_model(lw.g.path, members, seed, exit_)
     every_value = np.arange(-128, 128, dtype=np.int8)[None]
-    table = tflite_int8_outputs(model, every_value, kernels="builtin").ravel()
+    table = _tflm_table(model, every_value) if lw.rounding == "tflm" else None
+    if table is None:
+        table = tflite_int8_outputs(model, every_value, kernels="builtin").ravel()
+        lw.tables.add("litert_builtin")
+    else:
+        lw.tables.add("tflm")
     name = lw.array("int8_t", lw.name("lut"), table, c_int, 16)
     n = lw.g.tensors[seed].size
     what = "+".join(m.name for m in members)
@@ -105,6 +113,18 @@ def lower_region(lw: Lowering, members: list[Op], seed: int, exit_: int) -> Step
         lw.find(exit_),
         f"{what} (table): {n} values through a 256-entry table",
     )
+
+
+def _tflm_table(model: bytes, every_value: np.ndarray) -> np.ndarray | None:
+    """The region run in TFLM on all 256 values; None without tflite-micro (or the ops)."""
+    from edgekit.exporters.c import tflm
+
+    if not tflm.available():
+        return None
+    try:
+        return tflm.tflm_int8_outputs(model, every_value).ravel()
+    except (RuntimeError, ValueError):  # an op TFLM lacks
+        return None
 
 
 def region_model(path: Path, members: list[Op], seed: int, exit_: int) -> bytes:

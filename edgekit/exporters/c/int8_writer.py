@@ -21,11 +21,27 @@ from edgekit.exporters.c.templates import fill, read, select
 from edgekit.formats.arena import Buffer, greedy_plan
 from edgekit.formats.tflite_graph import read_tflite
 
+ROUNDINGS = ("tflm", "litert")  # --c-rounding: whose int8 kernels the C reproduces
+_REQUANT = {"tflm": "mbqm", "litert": "requant"}  # the ek_int8.c section FC requantizes with
+_REPRODUCES = {
+    "tflm": "TensorFlow Lite Micro's reference int8 kernels",
+    "litert": "LiteRT's builtin int8 kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES)",
+}
+
 
 def write_int8(
-    path: Path, prefix: str, comment: str, *, raw_input_q: dict[str, Any] | None = None
+    path: Path,
+    prefix: str,
+    comment: str,
+    *,
+    raw_input_q: dict[str, Any] | None = None,
+    rounding: str = "tflm",
 ) -> Code:
     """The C of the int8 model at ``path`` (int8 input and output, one of each).
+
+    ``rounding``: ``tflm`` reproduces TensorFlow Lite Micro's int8 kernels (FULLY_CONNECTED
+    requantized with gemmlowp's ties-away rounding, its fixed-point SOFTMAX, TANH and
+    LOGISTIC), ``litert`` LiteRT's builtin (ruy) kernels (ties rounded upward, float SOFTMAX).
 
     ``raw_input_q`` is the manifest's quantization of the raw features when it is not the
     file's own (the model's normalization folded into per-feature parameters): then
@@ -42,7 +58,9 @@ def write_int8(
                 f"{path}: the model's {what} is {t.dtype}; --c-source int8 needs int8 input "
                 "and output (export with --io-type int8, the default)"
             )
-    lw = lower(g, prefix)
+    if rounding not in ROUNDINGS:
+        raise EdgekitError(f"unknown --c-rounding {rounding!r}; choose from {', '.join(ROUNDINGS)}")
+    lw = lower(g, prefix, rounding)
     where, arena = _plan(lw)
     steps = lw.steps
     if steps and steps[-1].output != lw.find(g.outputs[0]):
@@ -52,10 +70,17 @@ def write_int8(
         lines += [f"/* {step.what} */", _call(prefix, step, where)]
     quantize, data, kernel = _quantize_input(prefix, raw_input_q, t_in.size)
     wanted = {step.kernel for step in steps} | {kernel}
-    macros = {"EK_FC_MAX_INPUTS": str(max(lw.fc_inputs, default=1))}
+    requant = _REQUANT[rounding]
+    if wanted & {"fc", "fc_offset"}:
+        wanted.add(requant)
+    macros = {
+        "EK_FC_MAX_INPUTS": str(max(lw.fc_inputs, default=1)),
+        "EK_REQUANT": f"{prefix}_{requant}",
+    }
     kernels = [fill(s.text, prefix, macros=macros) for s in select("ek_int8.c", wanted)]
     slots = {
         "COMMENT": comment,
+        "REPRODUCES": _REPRODUCES[rounding],
         "DATA": "".join(lw.data) + data,
         "QUANTIZE_INPUT": quantize,
         "ARENA_BYTES": str(max(arena, 1)),
@@ -84,6 +109,8 @@ def write_int8(
         output_q=output_q,
         ops=[s.what.split(":")[0] for s in steps],
         arena_bytes=arena,
+        rounding=rounding,
+        tables=sorted(lw.tables),
     )
 
 

@@ -111,3 +111,102 @@ def softmax_table(input_scale: float, beta: float) -> np.ndarray:
         arg = np.float32(scale * np.float32(v))
         table[255 - v] = expf(float(arg)) if expf else np.float32(math.exp(float(arg)))
     return table
+
+
+# gemmlowp's fixed-point arithmetic on int32 (what TFLM's integer SOFTMAX computes with)
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+
+
+def _wrap32(v: int) -> int:
+    return (v + 2**31) % 2**32 - 2**31
+
+
+def srdhm(a: int, b: int) -> int:
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` (C's truncating division)."""
+    if a == b == _I32_MIN:
+        return _I32_MAX
+    ab = a * b
+    v = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+    return abs(v) >> 31 if v >= 0 else -(abs(v) >> 31)  # C division truncates
+
+
+def rdbpot(x: int, exponent: int) -> int:
+    """gemmlowp ``RoundingDivideByPOT``: ties away from zero."""
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+def _sat_shl(x: int, exponent: int) -> int:
+    """gemmlowp ``SaturatingRoundingMultiplyByPOT`` with a positive exponent."""
+    threshold = (1 << (31 - exponent)) - 1
+    if x > threshold:
+        return _I32_MAX
+    if x < -threshold:
+        return _I32_MIN
+    return _wrap32(x << exponent)
+
+
+def _exp_quarter(a: int) -> int:
+    """gemmlowp ``exp_on_interval_between_negative_one_quarter_and_0_excl`` (Q0.31)."""
+    constant_term, one_third = 1895147668, 715827883
+    x = _wrap32(a + (1 << 28))
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = rdbpot(x4, 2)
+    poly = rdbpot(_wrap32(srdhm(_wrap32(x4_over_4 + x3), one_third) + x2), 1)
+    return _wrap32(constant_term + srdhm(constant_term, _wrap32(x + poly)))
+
+
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+               (2, 39332535), (3, 720401), (4, 242))  # fmt: skip
+
+
+def exp_on_negative_values(a: int, integer_bits: int) -> int:
+    """gemmlowp ``exp_on_negative_values`` of a Q``integer_bits`` value; the result in Q0.31."""
+    fractional = 31 - integer_bits
+    quarter = 1 << (fractional - 2)
+    a_mod = _wrap32((a & (quarter - 1)) - quarter)
+    result = _exp_quarter(_sat_shl(a_mod, integer_bits) if integer_bits else a_mod)
+    remainder = _wrap32(a_mod - a)
+    for exponent, multiplier in _EXP_BARREL:
+        if integer_bits > exponent and remainder & (1 << (fractional + exponent)):
+            result = srdhm(result, multiplier)
+    if integer_bits > 5 and a < -(1 << (36 - integer_bits)):
+        result = 0
+    return _I32_MAX if a == 0 else result
+
+
+def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
+    """TFLite's ``QuantizeMultiplierGreaterThanOne``: (multiplier, left shift >= 0)."""
+    m, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise EdgekitError(f"multiplier {real} is below one")
+    return m, shift
+
+
+def softmax_tflm_table(input_scale: float, beta: float) -> np.ndarray:
+    """TFLM's int8 SOFTMAX (``reference_ops::Softmax``), its exponentials as a table.
+
+    TFLM computes, for each input difference ``d = x - max`` (-255..0), the gemmlowp Q0.31
+    ``exp_on_negative_values`` of ``d`` rescaled to Q5.26 by ``PreprocessSoftmaxScaling``
+    (``beta * scale * 2**26``, capped at ``2**31 - 1``), or leaves it out (0) below
+    ``diff_min = -CalculateInputRadius(5, left_shift)``. It depends on ``d`` only, so
+    ``table[-d]`` holds it; the C adds the table entries in Q12.19 and divides with TFLM's
+    ``GetReciprocal``.
+    """
+    integer_bits = 5
+    real = min(float(beta) * float(input_scale) * (1 << (31 - integer_bits)), (1 << 31) - 1.0)
+    mult, left = quantize_multiplier_greater_than_one(real)
+    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left))
+    diff_min = -radius
+    table = np.zeros(256, np.int64)
+    for k in range(256):
+        diff = -k
+        if diff < diff_min:
+            continue
+        rescaled = srdhm(_wrap32(diff * (1 << left)), mult)
+        table[k] = exp_on_negative_values(rescaled, integer_bits)
+    return table

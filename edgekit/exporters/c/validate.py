@@ -1,9 +1,12 @@
 """Validation of the generated C: compile it with the harness, run it, compare.
 
 ``float32`` is compared with the Keras outputs (``max_abs_diff`` within ``atol``); ``int8``
-with ai_edge_litert's builtin kernels on the same int8 inputs, element by element, and, for
-information, with LiteRT's reference kernels and its default interpreter (XNNPACK). Without
-a C compiler nothing is validated, and the result says so (``"validated": false``).
+on the same int8 inputs, element by element, with the kernels it reproduces (TensorFlow Lite
+Micro, the ``tflite-micro`` interpreter, by default; LiteRT's builtin kernels with
+``--c-rounding litert``) and, for information, with the others: ``vs`` holds the counts
+against TFLM, LiteRT builtin, LiteRT reference and XNNPACK (LiteRT's default interpreter).
+Without a C compiler nothing is validated, and the result says so (``"validated": false``);
+without tflite-micro the TFLM C is run but not checked (``"passed": null``, the reason).
 """
 
 from __future__ import annotations
@@ -31,6 +34,16 @@ def compare_int8(got: np.ndarray, want: np.ndarray) -> dict[str, int]:
         "off_by_one": int((diff == 1).sum()),
         "max_lsb_diff": int(diff.max(initial=0)),
     }
+
+
+# the int8 references: manifest key -> what it is
+REFERENCES = {
+    "tflm": "TensorFlow Lite Micro (tflite-micro interpreter, reference kernels)",
+    "litert_builtin": "ai_edge_litert builtin kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES)",
+    "litert_reference": "ai_edge_litert reference kernels (BUILTIN_REF)",
+    "xnnpack": "ai_edge_litert default interpreter (XNNPACK)",
+}
+_LITERT = {"litert_builtin": "builtin", "litert_reference": "reference", "xnnpack": "default"}
 
 
 def validate_c_source(
@@ -97,21 +110,41 @@ def _vs_tflite(
     tensor = TensorInfo(name="input", shape=[-1, c.input_size], dtype="int8", quantization=qi)
     q = tensor.quantize(x)
     got = run_harness(exe, q, n_out=c.output_size, int8=True)
-    same = compare_int8(got, tflite_int8_outputs(tflite, q, kernels="builtin"))
-    return {
-        "reference": "ai_edge_litert builtin kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES)",
-        "outputs": int(got.size),
-        **same,
-        "vs_reference_kernels": _compare_with(got, tflite, q, "reference"),
-        "vs_default_interpreter": _compare_with(got, tflite, q, "default"),
-        "criterion": "every int8 output identical",
-        "passed": same["max_lsb_diff"] == 0,
-    }
+    vs = {key: _compare_with(got, tflite, q, key) for key in REFERENCES}
+    key = "tflm" if c.rounding == "tflm" else "litert_builtin"
+    main = vs[key]
+    out: dict[str, Any] = {"reference": REFERENCES[key], "outputs": int(got.size)}
+    if "exact" in main:
+        out.update(exact=main["exact"], off_by_one=main["off_by_one"], max_lsb_diff=main["max_lsb"])
+    out.update(vs=vs, criterion=f"every int8 output identical to {key}")
+    if "not_checked" in main:
+        out.update(passed=None, reason=f"not checked: {main['not_checked']}")
+    else:
+        out["passed"] = main.get("max_lsb") == 0
+    return out
 
 
-def _compare_with(got: np.ndarray, tflite: Path, q: np.ndarray, kernels: str) -> dict[str, Any]:
-    """For information: how the C outputs compare with another set of TFLite kernels."""
+def _compare_with(got: np.ndarray, tflite: Path, q: np.ndarray, key: str) -> dict[str, Any]:
+    """How the C outputs compare with one runtime's kernels: ``{"exact", "outputs",
+    "off_by_one", "max_lsb"}``, ``{"not_checked": why}`` or ``{"error": ...}``."""
+    from edgekit.exporters.c import tflm
+
     try:
-        return dict(compare_int8(got, tflite_int8_outputs(tflite, q, kernels=kernels)))
-    except (ValueError, RuntimeError) as err:  # e.g. BUILTIN_REF lacks ELU
-        return {"error": (str(err).strip().splitlines() or ["failed"])[0]}
+        if key == "tflm":
+            if not tflm.available():
+                return {"not_checked": tflm.NOT_INSTALLED}
+            want = tflm.tflm_int8_outputs(tflite, q)
+        else:
+            want = tflite_int8_outputs(tflite, q, kernels=_LITERT[key])
+    except (ValueError, RuntimeError) as err:  # e.g. BUILTIN_REF lacks ELU, TFLM GELU
+        why = (str(err).strip().splitlines() or ["failed"])[0]
+        if key == "tflm":  # a model TFLM cannot run cannot be checked against it
+            return {"not_checked": f"tflite-micro cannot run the model ({why})"}
+        return {"error": why}
+    same = compare_int8(got, want.reshape(got.shape))
+    return {
+        "exact": same["exact"],
+        "outputs": int(got.size),
+        "off_by_one": same["off_by_one"],
+        "max_lsb": same["max_lsb_diff"],
+    }

@@ -1,15 +1,21 @@
-/* edgekit int8 kernels: TensorFlow Lite's builtin int8 arithmetic in C99, no libm.
+/* edgekit int8 kernels: TensorFlow Lite Micro's (or LiteRT's builtin) int8 arithmetic in
+ * C99, no libm.
  *
  * `export --c-source int8` pastes the sections a model needs (the text between an
  * "ek:section NAME" line and the next "ek:end" line; "uses" names the sections it calls)
- * into <prefix>_model.c, in this order, with ek_ and EK_ replaced by the prefix and
- * EK_FC_MAX_INPUTS by the widest FULLY_CONNECTED input. Outside the sections: what makes
- * this file compile on its own (gcc -std=c99 -Wall -Wextra -Werror -c), which a test does.
+ * into <prefix>_model.c, in this order, with ek_ and EK_ replaced by the prefix,
+ * EK_FC_MAX_INPUTS by the widest FULLY_CONNECTED input and EK_REQUANT by the requantization
+ * of --c-rounding (ek_mbqm: TFLM, ties away from zero; ek_requant: LiteRT's ruy, ties
+ * upward). Outside the sections: what makes this file compile on its own (gcc -std=c99 -Wall
+ * -Wextra -Werror -c), which a test does.
  */
 #include <stdint.h>
 
 #ifndef EK_FC_MAX_INPUTS
 #define EK_FC_MAX_INPUTS 64
+#endif
+#ifndef EK_REQUANT
+#define EK_REQUANT ek_mbqm
 #endif
 
 /* ek:section srdhm */
@@ -71,7 +77,7 @@ static int8_t ek_clamp(int32_t v, int32_t lo, int32_t hi)
 }
 /* ek:end */
 
-/* ek:section fc uses requant clamp */
+/* ek:section fc uses clamp */
 /* FULLY_CONNECTED, symmetric weights: bias already holds bias + x_offset * sum(row). The
  * input is widened to int16 once (as CMSIS-NN does), then four rows share each load. */
 static int16_t ek_x16[EK_FC_MAX_INPUTS];
@@ -79,7 +85,7 @@ static int16_t ek_x16[EK_FC_MAX_INPUTS];
 static int32_t ek_fc_out(int32_t acc, int32_t mult, int shift, int32_t y_offset, int32_t lo,
     int32_t hi)
 {
-    return ek_clamp(ek_requant(acc, mult, shift) + y_offset, lo, hi);
+    return ek_clamp(EK_REQUANT(acc, mult, shift) + y_offset, lo, hi);
 }
 
 static void ek_fc(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias, int n_out,
@@ -118,7 +124,7 @@ static void ek_fc(const int8_t *x, int n_in, const int8_t *w, const int32_t *bia
 }
 /* ek:end */
 
-/* ek:section fc_offset uses requant clamp */
+/* ek:section fc_offset uses clamp */
 /* FULLY_CONNECTED with a weight zero point (per-tensor asymmetric weights) */
 static void ek_fc_offset(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias,
     int n_out, int32_t x_offset, int32_t w_offset, int32_t y_offset,
@@ -132,7 +138,7 @@ static void ek_fc_offset(const int8_t *x, int n_in, const int8_t *w, const int32
         for (i = 0; i < n_in; ++i) {
             acc += ((int32_t)row[i] + w_offset) * ((int32_t)x[i] + x_offset);
         }
-        acc = ek_requant(acc + bias[o], mult[o], shift[o]) + y_offset;
+        acc = EK_REQUANT(acc + bias[o], mult[o], shift[o]) + y_offset;
         y[o] = ek_clamp(acc, lo, hi);
     }
 }
@@ -222,6 +228,62 @@ static void ek_softmax(const int8_t *x, int n, const float *table, float out_sca
 }
 /* ek:end */
 
+/* ek:section softmax_tflm uses srdhm rdbpot clamp */
+/* SOFTMAX, TensorFlow Lite Micro's int8 kernel (gemmlowp fixed point): exp_table[max - x]
+ * holds its Q0.31 exp_on_negative_values of the rescaled difference (0 below diff_min); the
+ * sum is taken in Q12.19 and inverted with TFLite's GetReciprocal (Newton-Raphson) */
+static int32_t ek_sat_shl(int32_t x, int exponent)
+{
+    const int32_t threshold = (int32_t)(((int64_t)1 << (31 - exponent)) - 1);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+static int32_t ek_reciprocal(int32_t sum, int *bits_over_unit)
+{
+    int headroom = 0, k;
+    int32_t half, x;
+    int64_t s;
+    while (headroom < 32 && !(((uint32_t)sum << headroom) & 0x80000000u)) {
+        ++headroom;
+    }
+    *bits_over_unit = 12 - headroom;
+    s = (int64_t)(int32_t)(((uint32_t)sum << headroom) - 0x80000000u) + INT32_MAX;
+    half = (int32_t)((s + (s >= 0 ? 1 : -1)) / 2); /* RoundingHalfSum(x, One) */
+    x = (int32_t)((uint32_t)1515870810 + (uint32_t)ek_srdhm(half, -1010580540));
+    for (k = 0; k < 3; ++k) {
+        const int32_t one_minus = (int32_t)((uint32_t)1 << 29) - ek_srdhm(half, x);
+        x = (int32_t)((uint32_t)x + (uint32_t)ek_sat_shl(ek_srdhm(x, one_minus), 2));
+    }
+    return ek_sat_shl(x, 1);
+}
+
+static void ek_softmax_tflm(const int8_t *x, int n, const int32_t *exp_table, int8_t *y)
+{
+    int i, bits;
+    int32_t max = -128, sum = 0, scale, exponent;
+    for (i = 0; i < n; ++i) {
+        if (x[i] > max) {
+            max = x[i];
+        }
+    }
+    for (i = 0; i < n; ++i) {
+        sum = (int32_t)((uint32_t)sum + (uint32_t)ek_rdbpot(exp_table[max - x[i]], 12));
+    }
+    scale = ek_reciprocal(sum, &bits);
+    exponent = bits + 31 - 8;
+    for (i = 0; i < n; ++i) {
+        const int32_t v = ek_rdbpot(ek_srdhm(scale, exp_table[max - x[i]]), (int)exponent);
+        y[i] = ek_clamp(v - 128, -128, 127);
+    }
+}
+/* ek:end */
+
 /* ek:section round_even */
 /* v rounded to the nearest integer, ties to even (as numpy and edgekit's runners round) */
 static int32_t ek_round_even(float v)
@@ -271,6 +333,8 @@ void ek_int8_kernels(void)
     (void)ek_mul;
     (void)ek_lut;
     (void)ek_softmax;
+    (void)ek_softmax_tflm;
+    (void)ek_requant;
     (void)ek_round_even;
     (void)ek_quantize;
     (void)ek_quantize_feature;
