@@ -32,6 +32,7 @@ METRICS = (
     "max_abs_diff",
     "mae",
     "rmse",
+    "arena_kb",
 )
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 _EXPR = re.compile(

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from edgekit.devices import Device
 
 DEVICES = ("cpu", "gpu")
+# Emulated microcontrollers (edgekit.devices.qemu.BOARDS): the generated C in QEMU.
+EMULATED_DEVICES = ("qemu:cortex-m4",)
+# Runtimes that no file type selects by itself: tflm runs .tflite files.
+EXTRA_RUNTIMES = ("tflm",)
 DEFAULT_TIMEOUT = 300.0
 MAX_THREADS = 1024
 
@@ -78,7 +82,7 @@ def parse_runtimes(runtime: str | Sequence[str]) -> tuple[set[str], bool]:
     """
     # The runtimes bench can measure with (edgekit.runtime.RUNTIMES, without importing numpy
     # in this process: the parent stays light so the first child starts sooner).
-    known = list(dict.fromkeys(RUNTIME_OF_FORMAT.values()))
+    known = list(dict.fromkeys([*RUNTIME_OF_FORMAT.values(), *EXTRA_RUNTIMES]))
     names = _names(runtime) or ["auto"]
     for name in names:
         if name != "auto" and name not in known:
@@ -92,12 +96,34 @@ def parse_devices(device: str | Sequence[str]) -> list[str]:
     """Local devices (``cpu``, ``gpu``) from ``--device``; see :func:`remote_device`."""
     names = _names(device) or ["cpu"]
     for name in names:
-        if name not in DEVICES:
+        if name.startswith("qemu:") and name not in EMULATED_DEVICES:
             raise EdgekitError(
-                f"unknown device {name!r}; choose cpu, gpu, ssh://[user@]host[:port] or a "
-                "device name from edgekit.toml"
+                f"unknown device {name!r}; emulated devices: {', '.join(EMULATED_DEVICES)}"
+            )
+        if name not in DEVICES and name not in EMULATED_DEVICES:
+            raise EdgekitError(
+                f"unknown device {name!r}; choose cpu, gpu, {', '.join(EMULATED_DEVICES)}, "
+                "ssh://[user@]host[:port] or a device name from edgekit.toml"
             )
     return list(dict.fromkeys(names))
+
+
+def check_emulated(devices: Sequence[str], runtime: str | Sequence[str]) -> None:
+    """An emulated device (``qemu:CORE``) runs the generated C, on its own in a run."""
+    emulated = [d for d in devices if d in EMULATED_DEVICES]
+    if not emulated:
+        return
+    if len(devices) > 1:
+        raise EdgekitError(
+            f"--device {','.join(devices)}: an emulated device ({emulated[0]}) is benched on its "
+            "own; run bench once per device"
+        )
+    names = [n for n in _names(runtime) if n != "auto"]
+    if any(n != "c" for n in names):
+        raise EdgekitError(
+            f"--device {emulated[0]} runs the generated C (export --c-source), not the "
+            f"{','.join(n for n in names if n != 'c')} runtime; use --runtime c or auto"
+        )
 
 
 def remote_device(device: str | Sequence[str]) -> Device | None:
@@ -107,7 +133,7 @@ def remote_device(device: str | Sequence[str]) -> Device | None:
     with other devices (each device run has its own environment block).
     """
     names = _names(device) or ["cpu"]
-    remote = [n for n in names if n not in DEVICES]
+    remote = [n for n in names if n not in DEVICES and not n.startswith("qemu:")]
     if not remote:
         return None
     if len(names) > 1:

@@ -195,6 +195,8 @@ def _check_sha256(job: Job) -> None:
 
 def measure(job: Job) -> dict[str, Any]:
     """Measure one job; returns the measured fields of a bench row (``status`` and all)."""
+    if job.device.startswith("qemu:"):
+        return _measure_emulated(job)
     out: dict[str, Any] = {"status": "ok", "error": None}
     backend = _BACKENDS.get(job.runtime)
     if backend:
@@ -209,7 +211,8 @@ def measure(job: Job) -> dict[str, Any]:
             if "cannot allocate memory" in str(err).lower():  # under the worker's memory limit
                 raise MemoryError(str(err)) from err
             package = backend.split(".")[0].replace("_", "-")
-            extra = "'edgekit[train]'" if backend == "tensorflow" else package
+            # edgekit's extra by path: the package index's "edgekit" is an unrelated project
+            extra = "'.[train]' in edgekit's source tree" if backend == "tensorflow" else package
             return {
                 "status": "skipped",
                 "error": f"the {job.runtime} runtime needs {package}, which is not installed "
@@ -239,6 +242,11 @@ def measure(job: Job) -> dict[str, Any]:
     load_ns = clock() - t0
     if getattr(runner, "size_bytes", None) is not None:
         out["size_bytes"] = runner.size_bytes
+    arena = getattr(runner, "arena_bytes", None)
+    if arena is not None:  # tflm: measured in build()
+        out["arena_bytes"] = arena
+    if job.runtime == "tflm":
+        out["latency_source"] = "host"  # TFLM's kernels on this machine, not a device figure
     try:
         if x is not None:
             x = _as_input_shape(x, runner.input.shape)
@@ -304,4 +312,101 @@ def measure(job: Job) -> dict[str, Any]:
         return {"status": "error", "error": _describe(err)}
     finally:
         runner.close()
+    return out
+
+
+def _measure_emulated(job: Job) -> dict[str, Any]:
+    """The generated C on an emulated core (``--device qemu:CORE``): outputs checked against
+    the host's C on the whole test set, exact instruction counts, latency derived from them
+    at the catalog clock (``emulated: true``)."""
+    from edgekit.devices.qemu import (
+        TRACE_SAMPLES,
+        catalog_clock_hz,
+        run_on_qemu,
+        summarize_counts,
+        tools_missing,
+    )
+
+    if job.runtime != "c":
+        return {"status": "skipped", "error": f"{job.device} runs the generated C only"}
+    if job.threads != 1 or job.batch != 1:
+        return {
+            "status": "skipped",
+            "error": f"{job.device} runs one sample per call on one thread; threads=1 and "
+            "batch=1 only",
+        }
+    missing = tools_missing()
+    if missing:
+        return {"status": "skipped", "error": missing}
+    x, y, ref = _load_data(job)
+    from edgekit.runtime.c import CRunner
+
+    host = CRunner(job.path, threads=1, device="cpu")
+    try:
+        host.build()  # checks the C against the manifest's sha256 and compiles it for here
+        host.__enter__()
+        if x is None:  # no test data: seeded noise, for the counts
+            x = _timing_batch(host, None, TRACE_SAMPLES, job.seed)
+        x = host.check_features(_as_input_shape(x, host.input.shape))
+        expected = host.infer_batched(x, batch=job.eval_batch)
+        variant = getattr(host, "variant", "")
+    except RuntimeUnavailable as err:
+        return {"status": "skipped", "error": str(err)}
+    except EdgekitError as err:
+        return {"status": "error", "error": str(err)}
+    finally:
+        host.close()
+    flat = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+    try:
+        run = run_on_qemu(job.path, flat, device=job.device, timeout=job.max_time)
+    except RuntimeUnavailable as err:
+        return {"status": "skipped", "error": str(err)}
+    except EdgekitError as err:
+        return {"status": "error", "error": str(err)}
+    outputs = run.outputs.reshape(expected.shape)
+    # int8: the same integer code, so bit for bit; float: libm may differ in the last bits
+    if variant == "int8":
+        differ = np.any(outputs.view(np.uint32) != expected.view(np.uint32), axis=tuple(
+            range(1, outputs.ndim)))  # fmt: skip
+    else:
+        differ = np.any(np.abs(outputs - expected) > 1e-6, axis=tuple(range(1, outputs.ndim)))
+    if np.any(differ):
+        worst = float(np.max(np.abs(outputs - expected)))
+        return {
+            "status": "error",
+            "error": f"on {job.device} the C's outputs differ from this host's on "
+            f"{int(np.sum(differ))} of {len(x)} samples (max |diff| {worst:.3g})",
+        }
+    clock_hz, _ = catalog_clock_hz(job.device)
+    counts = run.instructions
+    samples = np.asarray(counts, dtype=np.float64) / clock_hz * 1e3
+    lat = summarize(samples)
+    out: dict[str, Any] = {
+        "status": "ok",
+        "error": None,
+        "size_bytes": run.flash_bytes or 0,
+        "latency_ms": lat,
+        "throughput_per_s": throughput(lat, 1),
+        "runs": len(counts),
+        "samples_ms": [round(float(v), 6) for v in thin(samples)],
+        "instructions_per_inference": round(sum(counts) / len(counts)),
+        "instructions": summarize_counts(counts),
+        "emulated": True,
+        "clock_hz": clock_hz,
+        "latency_source": f"emulated: instructions per inference at the catalog clock "
+        f"({clock_hz / 1e6:g} MHz), one instruction per cycle, no wait states",
+    }
+    if job.evaluate:
+        task = job.task or infer_task(outputs, y)
+        out["task"] = task
+        if y is not None:
+            from edgekit.metrics import accuracy_drop, task_metrics
+
+            out["metrics"] = task_metrics(outputs, y, task)
+            if ref is not None and len(ref) == len(y):
+                out["accuracy_drop"] = accuracy_drop(task_metrics(ref, y, task), out["metrics"])
+        if ref is not None and ref.size == outputs.size and len(ref) == len(outputs):
+            from edgekit.metrics import max_abs_diff
+
+            out["max_abs_diff"] = max_abs_diff(outputs, ref)
     return out

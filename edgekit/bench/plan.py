@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from edgekit.bench.budgets import Budget, check_budgets, check_scopes, parse_budgets
 from edgekit.bench.comparison import compare
 from edgekit.bench.flags import (
+    EMULATED_DEVICES,
+    check_emulated,
     check_max_regression,
     check_timing,
     parse_runtimes,
@@ -65,12 +68,16 @@ def plan_bench(
     thread_counts = positive_ints("--threads", threads)
     batch_sizes = positive_ints("--batch", batch)
     check_timing(warmup=warmup, runs=runs, min_time=min_time, timeout=timeout)
-    runtimes, explicit = parse_runtimes(runtime)
+    check_emulated(devices, runtime)
+    emulated = any(d in EMULATED_DEVICES for d in devices)
+    runtimes, explicit = ({"c"}, True) if emulated else parse_runtimes(runtime)
     parsed = parse_budgets(budgets)
     base_rows = load_bench(baseline).rows if baseline is not None else None
     check_max_regression(max_regression)
 
-    targets = resolve_targets(paths, runtimes=runtimes, explicit_runtime=explicit, data=data)
+    if emulated:
+        _check_c_paths(paths, devices[0])
+    targets = _resolve(paths, runtimes=runtimes, explicit=explicit, data=data)
     check_scopes(parsed, [t.variant for t in targets], [t.artifact for t in targets])
     jobs = [
         (
@@ -112,6 +119,40 @@ def plan_bench(
         jobs=jobs, budgets=parsed, baseline=base_rows, max_regression=max_regression,
         allow_failed=bool(allow_failed),
     )  # fmt: skip
+
+
+def _check_c_paths(paths: Sequence[str | os.PathLike], device: str) -> None:
+    """An emulated device runs an export's generated C: refuse other files in one line."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file() and path.suffix.lower() != ".c":
+            raise EdgekitError(
+                f"{path}: {device} runs the generated C of an export; export with --c-source "
+                "float32|int8 and bench the export directory"
+            )
+
+
+def _resolve(
+    paths: Sequence[str | os.PathLike],
+    *,
+    runtimes: set[str],
+    explicit: bool,
+    data: str | os.PathLike | None,
+) -> list[Target]:
+    """The targets; ``tflm`` measures the ``.tflite`` files that ``tflite`` would, each as
+    a row of its own."""
+    if "tflm" not in runtimes:
+        return resolve_targets(paths, runtimes=runtimes, explicit_runtime=explicit, data=data)
+    found = resolve_targets(
+        paths, runtimes=(runtimes - {"tflm"}) | {"tflite"}, explicit_runtime=explicit, data=data
+    )
+    out: list[Target] = []
+    for t in found:
+        if t.runtime != "tflite" or "tflite" in runtimes:
+            out.append(t)
+        if t.runtime == "tflite":
+            out.append(replace(t, runtime="tflm"))
+    return out
 
 
 def apply_gates(result: BenchResult, plan: Plan) -> BenchResult:

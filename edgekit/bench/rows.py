@@ -24,6 +24,12 @@ MEASURED = (
     "runs",
     "rounds",
     "samples_ms",
+    "arena_bytes",
+    "instructions_per_inference",
+    "instructions",
+    "emulated",
+    "clock_hz",
+    "latency_source",
 )
 
 

@@ -23,7 +23,11 @@ from edgekit.fileio import load_json
 BENCH_SCHEMA = "edgekit.bench/1"
 STATUSES = ("ok", "error", "skipped")
 _NUMBERS = ("size_bytes", "init_ms", "first_ms", "throughput_per_s", "peak_rss_mb",
-            "max_abs_diff", "accuracy_drop", "runs")  # fmt: skip
+            "max_abs_diff", "accuracy_drop", "runs", "arena_bytes",
+            "instructions_per_inference", "clock_hz")  # fmt: skip
+# Fields only some runtimes and devices measure: in a row's JSON only when set.
+OPTIONAL_FIELDS = ("arena_bytes", "instructions_per_inference", "instructions", "emulated",
+                   "clock_hz", "latency_source")  # fmt: skip
 _LATENCY_METRICS = ("min_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 MAX_TAIL_RATIO = 2.0  # p95 / p50 above this: unstable
 MAX_CV = 0.5  # std / mean above this: unstable
@@ -62,6 +66,18 @@ class BenchRow:
     accuracy_drop: float | None = None
     runs: int = 0
     rounds: int = 1
+    # --runtime tflm: the smallest arena the tflite-micro interpreter accepts (bytes)
+    arena_bytes: int | None = None
+    # --device qemu:CORE: exact instructions per inference (the mean over the traced
+    # samples, rounded), their {min, mean, max, samples}, and the clock the latency
+    # fields are derived at (emulated: true)
+    instructions_per_inference: int | None = None
+    instructions: dict[str, float] | None = None
+    emulated: bool | None = None
+    clock_hz: int | None = None
+    # where latency_ms comes from when it is not a measurement on the row's device:
+    # "host" (tflm: this machine's CPU), or how an emulated figure was derived
+    latency_source: str | None = None
     path: str = ""
     samples_ms: list[float] = field(default_factory=list, repr=False)
 
@@ -94,10 +110,15 @@ class BenchRow:
             return self.size_bytes / 1024.0
         if metric in ("accuracy", "mae", "rmse"):
             return (self.metrics or {}).get(metric)
+        if metric == "arena_kb":
+            return None if self.arena_bytes is None else self.arena_bytes / 1024.0
         return getattr(self, metric, None)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        for key in OPTIONAL_FIELDS:
+            if out[key] is None:
+                del out[key]
         samples = out.pop("samples_ms")
         out["unstable"] = self.unstable
         out["samples_ms"] = samples  # the long list last
@@ -116,7 +137,7 @@ class BenchRow:
                 not isinstance(obj[key], int) or isinstance(obj[key], bool) or obj[key] < 1
             ):
                 raise EdgekitError(f"{where}: {key!r} must be an integer >= 1")
-        for key in ("latency_ms", "metrics"):
+        for key in ("latency_ms", "metrics", "instructions"):
             value = obj.get(key)
             if value is not None and (
                 not isinstance(value, dict) or not all(_finite(v) for v in value.values())
@@ -129,7 +150,10 @@ class BenchRow:
         for key in _NUMBERS:
             if obj.get(key) is not None and not _finite(obj[key]):
                 raise EdgekitError(f"{where}: {key!r} must be a number")
-        for key in ("artifact", "format", "variant", "runtime", "device", "status", "error"):
+        if obj.get("emulated") is not None and not isinstance(obj["emulated"], bool):
+            raise EdgekitError(f"{where}: 'emulated' must be true or false")
+        for key in ("artifact", "format", "variant", "runtime", "device", "status", "error",
+                    "latency_source"):  # fmt: skip
             if obj.get(key) is not None and not isinstance(obj[key], str):
                 raise EdgekitError(f"{where}: {key!r} must be a string")
         names = {f.name for f in fields(cls)}

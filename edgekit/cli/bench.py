@@ -19,17 +19,19 @@ if TYPE_CHECKING:
     "--runtime",
     default="auto",
     show_default=True,
-    help="auto (by file type), tflite, onnxruntime, keras or c; a comma list filters an export "
-    "directory (keras: its source model.keras, the reference; c: its --c-source code, "
-    "compiled with -O2), e.g. auto,c.",
+    help="auto (by file type), tflite, onnxruntime, keras, c or tflm; a comma list filters an "
+    "export directory (keras: its source model.keras, the reference; c: its --c-source code, "
+    "compiled with -O2; tflm: the .tflite files in TensorFlow Lite for Microcontrollers, "
+    "with the smallest arena it accepts; host latency), e.g. auto,c.",
 )
 @click.option(
     "--device",
     default="cpu",
     show_default=True,
     help="cpu or gpu (onnxruntime CUDA/TensorRT, Keras on TensorFlow's GPU; comma list "
-    "allowed), or a remote board: ssh://[user@]host[:port] or a NAME from edgekit.toml or "
-    "~/.config/edgekit/devices.toml.",
+    "allowed), qemu:cortex-m4 (the --c-source code on an emulated Cortex-M4: exact "
+    "instruction counts, latency derived at the catalog clock), or a remote board: "
+    "ssh://[user@]host[:port] or a NAME from edgekit.toml or ~/.config/edgekit/devices.toml.",
 )
 @click.option(
     "--remote-python",
@@ -149,6 +151,8 @@ def bench(
       edgekit bench                                   # runs/latest/export
       edgekit bench model.int8.tflite --threads 1,2 --batch 1,32
       edgekit bench export/ --runtime auto,c          # + the --c-source code, compiled
+      edgekit bench export/ --runtime tflm --budget "arena_kb<=4"
+      edgekit bench export/ --device qemu:cortex-m4   # the C on an emulated Cortex-M4
       edgekit bench export/ --budget "int8:p95_ms<=1" --json bench.json
       edgekit bench export/ --baseline main.json --max-regression 10
       edgekit bench export/ --device ssh://pi@raspberrypi.local --budget "int8:p95_ms<=2"
@@ -170,7 +174,13 @@ def bench(
 
     def progress(row: BenchRow, index: int, total: int) -> None:
         lat = row.latency_ms or {}
-        what = f"p50 {latency(lat.get('p50'))}" if row.ok else row.error
+        what = f"p50 {latency(lat.get('p50'))}" if row.ok else str(row.error)
+        if row.ok and row.latency_source == "host":
+            what += " (host)"
+        if row.ok and row.emulated:
+            what += f" (emulated), {row.instructions_per_inference:,} instructions/inference"
+        if row.ok and row.arena_bytes is not None:
+            what += f", arena {row.arena_bytes:,} B"
         click.echo(
             f"[{index + 1}/{total}] {row.artifact} {row.runtime} {row.device} "
             f"threads={row.threads} batch={row.batch}: {row.status}, {what}",

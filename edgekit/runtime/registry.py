@@ -27,13 +27,25 @@ def _keras():
     return KerasRunner
 
 
+def _tflm():
+    from edgekit.runtime.tflm import TFLMRunner
+
+    return TFLMRunner
+
+
 def _c():
     from edgekit.runtime.c import CRunner
 
     return CRunner
 
 
-RUNTIMES = {"tflite": _tflite, "onnxruntime": _onnxruntime, "keras": _keras, "c": _c}
+RUNTIMES = {
+    "tflite": _tflite,
+    "onnxruntime": _onnxruntime,
+    "keras": _keras,
+    "c": _c,
+    "tflm": _tflm,
+}
 _BY_SUFFIX = {".tflite": "tflite", ".onnx": "onnxruntime", ".keras": "keras", ".c": "c"}
 
 

@@ -371,7 +371,7 @@ def test_bench_baseline_gate(export_dir, tmp_path):
         (["--batch", "-1"], "--batch takes integers >= 1, got -1"),
         (["--batch", "x"], "--batch takes comma-separated integers, got 'x'"),
         (["--runtime", "tensorrt"],
-         "unknown runtime 'tensorrt'; choose from auto, tflite, onnxruntime, keras, c"),
+         "unknown runtime 'tensorrt'; choose from auto, tflite, onnxruntime, keras, c, tflm"),
         (["--runtime", "onnxruntime"], "{model}: the onnxruntime runtime does not run .tflite "
                                        "files (use --runtime tflite or auto)"),
         (["--device", "tpu"], "unknown device 'tpu'; choose cpu, gpu, ssh://[user@]host[:port] "
@@ -385,7 +385,7 @@ def test_bench_baseline_gate(export_dir, tmp_path):
         (["--budget", "p95<=1"], "unknown metric 'p95' in --budget 'p95<=1'; choose from "
                                  "p50_ms, p90_ms, p95_ms, p99_ms, mean_ms, init_ms, "
                                  "throughput_per_s, size_kb, peak_rss_mb, accuracy, "
-                                 "accuracy_drop, max_abs_diff, mae, rmse"),  # + mae, rmse
+                                 "accuracy_drop, max_abs_diff, mae, rmse, arena_kb"),  # + mae, rmse
         (["--budget", "int4:p95_ms<=1"], "--budget 'int4:p95_ms<=1' matches no result: no "
                                          "variant or artifact 'int4' (variants here: int8)"),
         (["--max-regression", "-1"], "--max-regression must be a percentage >= 0, got -1.0"),

@@ -41,6 +41,7 @@ def row(variant: str = "int8", status: str = "ok", **values: Any) -> BenchRow:
         throughput_per_s=1000.0, init_ms=4.0, peak_rss_mb=80.0,
         metrics={"accuracy": 0.95, "mae": 0.1, "rmse": 0.2}, max_abs_diff=0.01,
         accuracy_drop=0.3, error=None if status == "ok" else f"{status} here: why",
+        arena_bytes=4096,
     )  # fmt: skip
     for k, v in values.items():
         setattr(r, k, v)

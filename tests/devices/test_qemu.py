@@ -1,0 +1,108 @@
+"""``edgekit bench EXPORT --device qemu:cortex-m4``: the generated C on an emulated Cortex-M4.
+
+The C is cross-compiled (arm-none-eabi-gcc, newlib-nano) for QEMU's mps2-an386 board and run
+there on the whole test set; its outputs must equal the host C's (int8 bit for bit, float32
+within 1e-6), and the instruction counts must be exact (the same in two runs).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.bench.benchhelpers import cli
+
+TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm", "gcc")
+_missing = [t for t in TOOLS if shutil.which(t) is None]
+pytestmark = pytest.mark.skipif(bool(_missing), reason=f"needs {', '.join(_missing)}")
+
+
+@pytest.fixture(scope="module")
+def c_int8(digits_run, tmp_path_factory) -> Path:
+    import edgekit
+
+    out = tmp_path_factory.mktemp("qemu_int8") / "export"
+    return Path(edgekit.export(digits_run.path, quantize=["int8"], c_source="int8", out=out).path)
+
+
+@pytest.fixture(scope="module")
+def c_float(digits_run, tmp_path_factory) -> Path:
+    import edgekit
+
+    out = tmp_path_factory.mktemp("qemu_float") / "export"
+    return Path(
+        edgekit.export(digits_run.path, quantize=["float32"], c_source="float32", out=out).path
+    )
+
+
+def _bench(*args: str) -> tuple[int, dict, str]:
+    code, out, err = cli("bench", *args, "--json", "-")
+    return code, json.loads(out) if out.strip() else {}, err
+
+
+def _host_c(export: Path, x: np.ndarray) -> np.ndarray:
+    from edgekit.runtime.c import CRunner
+
+    with CRunner(export / "edgekit_model.c") as runner:
+        return runner.infer(x)
+
+
+@pytest.mark.parametrize("which", ["c_int8", "c_float"])
+def test_emulated_outputs_equal_the_host_c(which, request):
+    from edgekit.devices.qemu import run_on_qemu
+
+    export = request.getfixturevalue(which)
+    x = np.load(export / "test.npz")["x"]
+    x = x.reshape(len(x), -1).astype(np.float32)
+    run = run_on_qemu(export / "edgekit_model.c", x, trace_samples=4)
+    host = _host_c(export, x)
+    assert run.outputs.shape == host.shape == (len(x), 10) and len(x) >= 300
+    if which == "c_int8":
+        assert np.array_equal(run.outputs.view(np.uint32), host.view(np.uint32))
+    else:
+        assert float(np.max(np.abs(run.outputs - host))) <= 1e-6
+    assert len(run.instructions) == 4 and run.mark_overhead > 0
+    assert run.flash_bytes and 1_000 < run.flash_bytes < 64_000
+
+
+def test_bench_row_and_exact_instruction_counts(c_int8):
+    code, out, err = _bench(str(c_int8), "--device", "qemu:cortex-m4")
+    assert code == 0, err
+    (row,) = out["results"]
+    assert row["status"] == "ok" and row["device"] == "qemu:cortex-m4" and row["runtime"] == "c"
+    n = row["instructions_per_inference"]
+    # digits 64-32-10 int8: 64*32 + 32*10 MACs = 2,368, a few instructions each
+    assert isinstance(n, int) and 2_368 < n < 100_000
+    counts = row["instructions"]
+    assert counts["min"] <= n <= counts["max"] and counts["samples"] == 16
+    assert row["emulated"] is True and row["clock_hz"] == 64_000_000
+    assert row["latency_ms"]["mean"] == pytest.approx(counts["mean"] / 64e6 * 1e3, rel=1e-6)
+    assert row["latency_source"].startswith("emulated")
+    assert 0.8 < row["metrics"]["accuracy"] <= 1.0
+    # the int8 C is the int8 .tflite's arithmetic: its max |diff| to Keras is the tflite's
+    assert row["max_abs_diff"] < 0.1
+    # exact: a second run counts the same instructions
+    code, again, err = _bench(str(c_int8), "--device", "qemu:cortex-m4")
+    assert code == 0, err
+    assert again["results"][0]["instructions"] == counts
+
+
+def test_export_without_c_source_is_refused(export_dir):
+    code, _, err = _bench(str(export_dir), "--device", "qemu:cortex-m4")
+    assert code == 2
+    assert err.strip().splitlines()[-1].endswith("(export with --c-source float32|int8)")
+    code, _, err = _bench(str(export_dir / "model.int8.tflite"), "--device", "qemu:cortex-m4")
+    assert code == 2 and "export with --c-source" in err
+
+
+def test_bad_device_combinations(c_int8):
+    code, _, err = _bench(str(c_int8), "--device", "qemu:cortex-m4", "--runtime", "tflite")
+    assert code == 2 and "runs the generated C" in err
+    code, _, err = _bench(str(c_int8), "--device", "qemu:cortex-m4,cpu")
+    assert code == 2 and "benched on its own" in err
+    code, _, err = _bench(str(c_int8), "--device", "qemu:cortex-m99")
+    assert code == 2 and "emulated devices: qemu:cortex-m4" in err
