@@ -6,6 +6,7 @@ import click
 
 from edgekit._version import __version__
 from edgekit.cli.bench import bench, compare, report
+from edgekit.cli.device import device
 from edgekit.cli.diagnose import diagnose
 from edgekit.cli.info import env, estimate, inspect
 from edgekit.cli.model import demo, export, train
@@ -37,3 +38,4 @@ def cli(ctx: click.Context) -> None:
 for _command in (train, export, bench, inspect, estimate, diagnose, compare, report, demo, env):
     cli.add_command(_command)
 cli.add_command(predict)
+cli.add_command(device)

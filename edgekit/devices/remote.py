@@ -4,8 +4,9 @@ The flow of :func:`bench_remote`, over :class:`~edgekit.devices.ssh.SSH`:
 
 1. the remote Python checks that it can import edgekit and makes a fresh temporary directory
    (``tempfile.mkdtemp``, which honours the device's ``$TMPDIR`` as ``mktemp -d`` does);
-2. ``scp`` copies the artifacts, each directory's ``manifest.json`` and test data (or
-   ``--data``) into it, keeping the file names;
+2. the artifacts, each directory's ``manifest.json`` and test data (or ``--data``) go into
+   it as a tar stream over ssh (:meth:`~edgekit.devices.ssh.SSH.upload`: no scp, no SFTP),
+   keeping the file names;
 3. ``<python> -m edgekit bench FILES --json - FLAGS`` runs there (the core install is enough)
    and its JSON comes back on stdout; the run removes the directory when it ends;
 4. on any failure, timeout or Ctrl-C, a separate best-effort call stops the remote bench and
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -139,42 +141,18 @@ class RemoteSession:
 
     def start(self) -> str:
         """Check the device's Python and edgekit; make the temporary directory."""
-        proc = self.ssh.run(
-            [self.python, "-c", PREFLIGHT],
-            timeout=PREFLIGHT_TIMEOUT,
-            what="checking the remote Python",
-        )
-        if proc.returncode == 127:
-            raise DeviceError(
-                f"{self.label}: no Python at {self.python} there; pass --remote-python PATH "
-                "or set python in the device's entry"
-            )
-        if proc.returncode == 126:
-            raise DeviceError(f"{self.label}: {self.python} is not executable there")
-        try:
-            info = json.loads(proc.stdout.strip().splitlines()[-1])
-            if not isinstance(info, dict):
-                raise ValueError("not an object")
-        except (ValueError, IndexError):
-            raise DeviceError(
-                f"{self.label}: {self.python} did not run as Python there "
-                f"(exit {proc.returncode}: {last_message(proc.stderr)})"
-            ) from None
+        info = probe_python(self.ssh, self.python, PREFLIGHT)
         self.remote_python_version = str(info.get("python"))
         self.remote_edgekit = info.get("edgekit")
         if self.remote_edgekit is None:
             raise DeviceError(
-                f"{self.label}: edgekit is not installed for {self.python} there; install the "
-                "core wheel built from your checkout (pip wheel --no-deps -w dist .), copied "
-                f"there: {self.python} -m pip install edgekit-*.whl (the package index's "
-                "'edgekit' is an unrelated project; no TensorFlow needed)"
+                f"{self.label}: edgekit is not installed for {self.python} there; install "
+                f"this edgekit there with: {setup_command(self.ssh.device, self.python)}"
+                f"{' and the same --ssh-option flags' if self.ssh.options else ''} (it copies "
+                "this install's own core wheel there; the package index's 'edgekit' is an "
+                "unrelated project)"
             )
-        version = tuple(int(p) for p in self.remote_python_version.split(".")[:2])
-        if version < MIN_PYTHON:
-            raise DeviceError(
-                f"{self.label}: {self.python} is Python {self.remote_python_version}; edgekit "
-                "needs Python 3.10 or newer"
-            )
+        check_python_version(self.ssh.device, self.python, self.remote_python_version)
         tmp = info.get("tmp")
         if not isinstance(tmp, str) or not tmp.startswith("/"):
             raise DeviceError(f"{self.label}: could not make a temporary directory there")
@@ -189,6 +167,59 @@ class RemoteSession:
         with contextlib.suppress(DeviceError, OSError, subprocess.SubprocessError):
             self.ssh.run(words, timeout=CLEANUP_TIMEOUT, what="cleaning up", check=False)
         self.tmp = None
+
+
+def probe_python(
+    ssh: SSH, python: str, script: str, *, args: Sequence[str] = (), what: str = ""
+) -> dict[str, Any]:
+    """Run ``script`` in the device's ``python``; the JSON object its last line prints.
+
+    A missing or non-executable ``python``, or one that is not Python, is a
+    :class:`DeviceError` naming the flag and the device entry's field that choose it.
+    """
+    label = ssh.device.label
+    proc = ssh.run(
+        [python, "-c", script, *args],
+        timeout=PREFLIGHT_TIMEOUT,
+        what=what or "checking the remote Python",
+    )
+    if proc.returncode == 127:
+        raise DeviceError(
+            f"{label}: no Python at {python} there; pass --remote-python PATH "
+            "or set python in the device's entry"
+        )
+    if proc.returncode == 126:
+        raise DeviceError(f"{label}: {python} is not executable there")
+    try:
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        if not isinstance(info, dict):
+            raise ValueError("not an object")
+    except (ValueError, IndexError):
+        raise DeviceError(
+            f"{label}: {python} did not run as Python there "
+            f"(exit {proc.returncode}: {last_message(proc.stderr)})"
+        ) from None
+    return info
+
+
+def check_python_version(device: Device, python: str, version: str) -> None:
+    """Refuse a device Python older than :data:`MIN_PYTHON`."""
+    try:
+        found = tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        found = (0, 0)
+    if found < MIN_PYTHON:
+        raise DeviceError(
+            f"{device.label}: {python} is Python {version}; edgekit needs Python 3.10 or newer"
+        )
+
+
+def setup_command(device: Device, python: str) -> str:
+    """The ``edgekit device setup`` command line that installs edgekit for ``python`` there."""
+    words = ["edgekit", "device", "setup", device.name]
+    if python != (device.python or DEFAULT_PYTHON):
+        words += ["--remote-python", python]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def run_words(tmp: str, python: str, files: Sequence[str], flags: Sequence[str]) -> list[str]:

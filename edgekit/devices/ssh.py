@@ -1,4 +1,4 @@
-"""The SSH transport: the system OpenSSH client (``ssh`` and ``scp``), from argument lists.
+"""The SSH transport: the system OpenSSH client (``ssh``), from argument lists.
 
 Every call runs ``ssh`` with ``-o BatchMode=yes`` (never a password prompt), host key checking
 as the user's configuration has it (edgekit never turns it off), a connect timeout and a
@@ -11,17 +11,23 @@ option, and the user's ``~/.ssh/config`` fills in everything not given on the co
 Connections are multiplexed: the first call starts an OpenSSH control master (a socket in a
 private local temporary directory, ``ControlPersist`` of a few seconds) and later calls reuse
 it, so a remote bench pays for one handshake; :meth:`SSH.close` stops the master.
+
+Files travel as a tar stream over that same ssh connection (:meth:`SSH.upload`: Python's
+:mod:`tarfile` writes it here, the board's ``tar`` unpacks it), never over scp or SFTP: many
+boards (dropbear on embedded Linux images) have no SFTP subsystem, which OpenSSH's scp needs
+since 9.0. The board needs only ``sh`` and ``tar`` (busybox has both).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shlex
 import shutil
 import subprocess
+import tarfile
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +111,7 @@ class SSH:
 
         A device whose entry may not run commands here (a project's ``edgekit.toml``) is
         refused when its ``ssh_options`` hold one (:meth:`Device.check_options`): every ssh
-        and scp command line is built here.
+        command line (also the one that copies files) is built here.
         """
         self.device.check_options()
         pairs = [*ENFORCED, *self.options, *self.device.ssh_options.items(), *DEFAULTS]
@@ -132,12 +138,9 @@ class SSH:
         argv = ["ssh", *self.option_args(), *port, *extra, "--", self.device.destination]
         return [*argv, remote_command(words)] if words else argv
 
-    def scp_argv(self, sources: Sequence[str | os.PathLike], remote_dir: str) -> list[str]:
-        port = ["-P", str(self.device.port)] if self.device.port else []
-        host = self.device.host  # scp wants [v6:addr] in brackets, as written in the URL
-        user = f"{self.device.user}@" if self.device.user else ""
-        target = f"{user}{host}:{remote_dir.rstrip('/')}/"
-        return ["scp", "-q", "-r", *self.option_args(), *port, "--", *map(str, sources), target]
+    def upload_argv(self, remote_dir: str) -> list[str]:
+        """The ssh command that unpacks a tar stream (its stdin) into ``remote_dir``."""
+        return self.ssh_argv(["sh", "-c", UNPACK, "sh", remote_dir])
 
     def _call(
         self, argv: list[str], *, timeout: float, what: str
@@ -191,19 +194,56 @@ class SSH:
             ) from err
 
     def upload(self, sources: Sequence[Path], remote_dir: str, *, timeout: float) -> None:
-        """Copy local files and directories (recursively) into ``remote_dir``."""
-        if not _SAFE_REMOTE_PATH.match(remote_dir):
+        """Copy local files and directories (recursively, symlinks followed) into
+        ``remote_dir`` on the device (made if missing), as a tar stream over ssh.
+
+        Each source keeps its name; ``remote_dir`` is an absolute path, passed to the remote
+        shell quoted like every other word.
+        """
+        if not remote_dir.startswith("/"):
             raise DeviceError(
-                f"{self.device.label}: the remote directory {remote_dir!r} has characters "
-                "edgekit does not pass to scp"
+                f"{self.device.label}: the remote directory {remote_dir!r} is not absolute"
             )
-        proc = self._call(self.scp_argv(sources, remote_dir), timeout=timeout, what="scp")
-        if proc.returncode != 0:
-            text = proc.stderr.lower()
-            if any(s in text for s in (*_UNREACHABLE, *_AUTH, *_HOSTKEY)):
-                raise connection_error(self.device, proc.stderr)
+        argv = self.upload_argv(remote_dir)
+        with tempfile.TemporaryFile() as stderr:
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr
+                )
+            except FileNotFoundError as err:
+                raise DeviceError(
+                    "the OpenSSH client (ssh) is not installed here; install openssh-client"
+                ) from err
+            writer = _TarWriter(proc, sources)
+            writer.start()
+            try:
+                returncode = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise DeviceError(
+                    f"{self.device.label} did not answer within {timeout:g} s (copying files)"
+                ) from None
+            except BaseException:  # Ctrl-C: stop ssh, then let the caller clean up
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                writer.join()
+            stderr.seek(0)
+            message = stderr.read().decode("utf-8", "replace")
+        if writer.error is not None:
+            raise writer.error
+        if returncode == 255:
+            raise connection_error(self.device, message)
+        if returncode == 127:
             raise DeviceError(
-                f"copying files to {self.device.label} failed ({last_message(proc.stderr)})"
+                f"{self.device.label} has no tar (edgekit copies files as a tar stream over "
+                "ssh); install tar or busybox there"
+            )
+        if returncode != 0:
+            raise DeviceError(
+                f"copying files to {self.device.label} failed ({last_message(message)})"
             )
 
     def close(self) -> None:
@@ -243,5 +283,40 @@ def _control_dir() -> str | None:
     return None
 
 
-# What edgekit lets through to scp as a remote path (a directory mkdtemp made there).
-_SAFE_REMOTE_PATH = re.compile(r"^/[A-Za-z0-9_./+-]*$")
+# Unpacks the tar stream on stdin into $1 (the board's tar: GNU, BSD or busybox).
+UNPACK = 'mkdir -p -- "$1" && exec tar -C "$1" -xf -'
+
+
+def _tar_info(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Members as a file copy would make them: owned by whoever unpacks them."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+class _TarWriter(threading.Thread):
+    """Writes the tar stream of ``sources`` to ssh's stdin (a thread, so that the caller can
+    bound the copy with a timeout); a local file that cannot be read ends in ``error``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], sources: Sequence[Path]) -> None:
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.sources = [Path(s) for s in sources]
+        self.error: EdgekitError | None = None
+
+    def run(self) -> None:
+        stream = self.proc.stdin
+        assert stream is not None
+        try:
+            with tarfile.open(fileobj=stream, mode="w|", dereference=True) as tar:
+                for source in self.sources:
+                    tar.add(source, arcname=source.name, filter=_tar_info)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # ssh or the remote tar ended early: its exit status and stderr tell why
+        except OSError as err:
+            self.error = EdgekitError(f"cannot read {err.filename or 'a file'} to copy it "
+                                      f"({err.strerror or err})")  # fmt: skip
+            self.proc.kill()
+        finally:
+            with contextlib.suppress(OSError):
+                stream.close()

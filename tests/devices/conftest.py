@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,10 +80,20 @@ def _wait_for(port: int, proc: subprocess.Popen, log: Path, deadline: float) -> 
 
 
 @pytest.fixture(scope="session")
-def sshd(tmp_path_factory) -> Sshd:
-    if not SSHD.exists() or shutil.which("ssh") is None or shutil.which("scp") is None:
-        pytest.skip("needs OpenSSH: /usr/sbin/sshd, ssh and scp (apt-get install openssh-server)")
-    base = tmp_path_factory.mktemp("sshd")
+def sshd(tmp_path_factory) -> Iterator[Sshd]:
+    yield from _run_sshd(tmp_path_factory.mktemp("sshd"), sftp=True)
+
+
+@pytest.fixture(scope="session")
+def sshd_no_sftp(tmp_path_factory) -> Iterator[Sshd]:
+    """A second sshd without any ``Subsystem sftp`` line, as dropbear on many boards: scp
+    (which speaks SFTP since OpenSSH 9) and sftp fail there."""
+    yield from _run_sshd(tmp_path_factory.mktemp("sshd_no_sftp"), sftp=False)
+
+
+def _run_sshd(base: Path, *, sftp: bool) -> Iterator[Sshd]:
+    if not SSHD.exists() or shutil.which("ssh") is None:
+        pytest.skip("needs OpenSSH: /usr/sbin/sshd and ssh (apt-get install openssh-server)")
     host_key = keygen(base / "host_key")
     user_key = keygen(base / "user_key")
     authorized = base / "authorized_keys"
@@ -105,7 +116,7 @@ def sshd(tmp_path_factory) -> Sshd:
                 "PasswordAuthentication no",
                 "KbdInteractiveAuthentication no",
                 "PubkeyAuthentication yes",
-                "Subsystem sftp internal-sftp",
+                *(["Subsystem sftp internal-sftp"] if sftp else []),
                 f"SetEnv TMPDIR={remote_tmp}",
                 "MaxStartups 50",
                 "MaxSessions 50",

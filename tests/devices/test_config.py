@@ -10,6 +10,7 @@ import pytest
 from edgekit.devices import SSH, Device, load_devices, parse_ssh_option, parse_ssh_url
 from edgekit.devices.config import resolve_device
 from edgekit.devices.remote import CLEANUP, RUN, run_words
+from edgekit.devices.ssh import UNPACK
 from edgekit.errors import EdgekitError
 from tests.conftest import cli
 
@@ -153,11 +154,9 @@ def test_ssh_argv_order_and_quoting():
     ]  # fmt: skip
     assert shlex.split(argv[-1]) == words  # what the remote shell will see: the same words
     assert not any("StrictHostKeyChecking" in a for a in argv)
-    scp = ssh.scp_argv(["/stage/d0"], "/tmp/edgekit-bench-x")
-    assert scp[:3] == ["scp", "-q", "-r"] and scp[-4:] == [
-        "2222", "--", "/stage/d0", "pi@raspberrypi.local:/tmp/edgekit-bench-x/"
-    ]  # fmt: skip
-    assert scp[scp.index("2222") - 1] == "-P"
+    upload = ssh.upload_argv("/tmp/edgekit bench $(x)")  # files travel as tar over ssh
+    assert upload[:-1] == argv[:-1]  # the same options, port and destination
+    assert shlex.split(upload[-1]) == ["sh", "-c", UNPACK, "sh", "/tmp/edgekit bench $(x)"]
 
 
 def test_remote_scripts_take_their_paths_as_arguments():

@@ -256,9 +256,9 @@ def test_remote_edgekit_missing(sshd, model, tmp_path_factory):
     )
     assert (code, err) == (
         2,
-        f"edgekit: error: {sshd.url}: edgekit is not installed for {python} there; install the "
-        "core wheel built from your checkout (pip wheel --no-deps -w dist .), copied there: "
-        f"{python} -m pip install edgekit-*.whl (the package index's 'edgekit' is an unrelated "
-        "project; no TensorFlow needed)\n",
+        f"edgekit: error: {sshd.url}: edgekit is not installed for {python} there; install "
+        f"this edgekit there with: edgekit device setup {sshd.url} --remote-python {python} and "
+        "the same --ssh-option flags (it copies this install's own core wheel there; the "
+        "package index's 'edgekit' is an unrelated project)\n",
     )
     assert _leftovers(sshd) == []

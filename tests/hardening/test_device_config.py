@@ -181,13 +181,13 @@ def test_ordinary_options_stay_allowed(tmp_path, key):
 
 
 @pytest.mark.parametrize("key", ["ProxyCommand", "LocalCommand", "proxyjump", "Include"])
-@pytest.mark.parametrize("build", ["ssh_argv", "scp_argv", "option_args"])
+@pytest.mark.parametrize("build", ["ssh_argv", "upload_argv", "option_args"])
 def test_the_command_line_builder_refuses_it_for_every_caller(key, build):
     device = Device(name="board", host="board", ssh_options={key: "touch pwned"},
                     origin="/repo/edgekit.toml")  # fmt: skip
     ssh = SSH(device, multiplex=False)
     calls = {"ssh_argv": lambda: ssh.ssh_argv(["true"]),
-             "scp_argv": lambda: ssh.scp_argv(["/x"], "/tmp/y"),
+             "upload_argv": lambda: ssh.upload_argv("/tmp/y"),
              "option_args": ssh.option_args}  # fmt: skip
     with pytest.raises(EdgekitError, match=f"sets ssh option {key}, which would run a command"):
         calls[build]()
