@@ -84,7 +84,12 @@ def require(name: str) -> ModuleType:
             return importlib.import_module(name)
     except ImportError as err:
         package, extra = _EXTRAS.get(top, (top, "dev"))
-        hint = f"pip install {package}" if extra == "core" else f"pip install 'edgekit[{extra}]'"
+        # edgekit's extras by path: the package index's "edgekit" is an unrelated project
+        hint = (
+            f"pip install {package}"
+            if extra == "core"
+            else f"pip install '.[{extra}]' in edgekit's source tree"
+        )
         raise MissingExtraError(f"this needs {package}, which is not installed: {hint}") from err
 
 

@@ -40,7 +40,7 @@ def test_train_names_the_extra_to_install(core_venv, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == (
         "edgekit: error: this needs tensorflow, which is not installed: "
-        "pip install 'edgekit[train]'\n"
+        "pip install '.[train]' in edgekit's source tree\n"
     )
     assert not (tmp_path / "runs").exists()
 
@@ -52,7 +52,7 @@ def test_export_names_the_extra_to_install(core_venv, tmp_path):
     (tmp_path / "model.keras").write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip
     proc = _run(core_venv, "export", "model.keras", cwd=tmp_path)
     assert proc.returncode == 2
-    assert "pip install 'edgekit[train]'" in proc.stderr
+    assert "pip install '.[train]' in edgekit's source tree" in proc.stderr
 
 
 def test_env_works_in_the_core_install(core_venv):

@@ -70,7 +70,10 @@ def _run_tflite(path: Path, xs: list[np.ndarray], names: list[str]):
     fixed = any(t.shape and t.shape[0] > 0 for t in ins.values())
     step = 1 if fixed else 1024
     for start in range(0, len(xs[0]), step):
-        feed = {n: ins[n].quantize(np.asarray(x[start : start + step])) for n, x in zip(names, xs, strict=True)}
+        feed = {
+            n: ins[n].quantize(np.asarray(x[start : start + step]))
+            for n, x in zip(names, xs, strict=True)
+        }
         got = runner(**feed)
         for j, key in enumerate(order):
             results[j].append(outs[key].dequantize(got[key]))
@@ -150,9 +153,8 @@ def validate_multi(
         ),
         "metrics": per_output[0]["metrics"] if single else {},
         "accuracy_drop": max(drops) if drops else None,
-        "criterion": "every output: " + "; ".join(
-            dict.fromkeys(r["criterion"] for r in per_output)
-        ),
+        "criterion": "every output: "
+        + "; ".join(dict.fromkeys(r["criterion"] for r in per_output)),
         "passed": passed,
         "per_output": per_output,
     }

@@ -69,13 +69,11 @@ def to_onnx(model, path: str | Path, *, opset: int = 17) -> Path:
         for t, n in zip(model.inputs, in_names, strict=True)
     ]
     if len(specs) == 1:
-        concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-            specs[0]
-        )
+        concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(specs[0])
     else:
-        concrete = tf.function(
-            lambda *xs: model(list(xs), training=False)
-        ).get_concrete_function(*specs)
+        concrete = tf.function(lambda *xs: model(list(xs), training=False)).get_concrete_function(
+            *specs
+        )
     frozen = convert_variables_to_constants_v2(concrete)
     try:
         proto, _ = tf2onnx.convert.from_function(

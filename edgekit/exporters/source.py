@@ -139,8 +139,7 @@ def read_inputs_npz(
         x = read_features(path, f"{what} input {name!r}", {"x": arrays[name]})
         if xs and len(x) != len(xs[0]):
             raise EdgekitError(
-                f"{what} {path}: input {name!r} has {len(x)} samples, {names[0]!r} has "
-                f"{len(xs[0])}"
+                f"{what} {path}: input {name!r} has {len(x)} samples, {names[0]!r} has {len(xs[0])}"
             )
         xs.append(x)
     out: dict[str, Any] = {"x": xs}

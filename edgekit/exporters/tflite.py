@@ -40,6 +40,7 @@ def saved_model_for(model, directory: str | Path, *, batch: int | None = None) -
         )
         for t in model.inputs
     ]
+
     def several(*inputs):  # Model.__call__ takes several inputs as one list
         return model(list(inputs), training=False)
 

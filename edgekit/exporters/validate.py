@@ -81,7 +81,11 @@ def validate(
         outputs = runner.infer_batched(ref.x, batch=1024)
         inputs = [t.to_json() for t in runner.inputs]
         outs = [t.to_json() for t in runner.outputs]
-    return judge(outputs, ref, exact=exact, atol=atol, max_accuracy_drop=max_accuracy_drop), inputs, outs
+    return (
+        judge(outputs, ref, exact=exact, atol=atol, max_accuracy_drop=max_accuracy_drop),
+        inputs,
+        outs,
+    )
 
 
 def judge(

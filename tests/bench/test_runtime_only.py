@@ -115,7 +115,7 @@ def test_core_install_benches_and_inspects(core_venv, export_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (
         "skipped: model.keras [keras, cpu, threads=1, batch=1]: the keras runtime needs "
-        "tensorflow, which is not installed here (pip install 'edgekit[train]')"
+        "tensorflow, which is not installed here (pip install '.[train]' in edgekit's source tree)"
     ) in proc.stdout
     # inspect works in the core install too, ONNX included (no onnx package).
     proc = subprocess.run(
@@ -132,5 +132,5 @@ def test_core_install_benches_and_inspects(core_venv, export_dir, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == (
         "edgekit: error: this needs matplotlib, which is not installed: "
-        "pip install 'edgekit[train]'\n"
+        "pip install '.[train]' in edgekit's source tree\n"
     )

@@ -529,3 +529,20 @@ def test_h5_and_savedmodel_files_export_with_their_own_data(zoo, tmp_path, kind)
     assert _art(m, "float32")["validation"]["max_abs_diff"] <= 1e-5
     for art in m["artifacts"]:
         assert art["validation"]["accuracy_drop"] <= 1.0, art["variant"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "found"), [([5, 0, 1], "5"), ([0.5, 1, 0], "0.5"), ([-1, 0, 1], "-1")]
+)
+def test_labels_the_model_cannot_score_are_refused(zoo, tmp_path, labels, found):
+    x, _ = _data(3, 7)
+    np.savez(tmp_path / "bad.npz", x=x, y=np.asarray(labels))
+    code, _, err = cli(
+        "export", str(zoo / "tutorial.keras"), "--data", str(tmp_path / "bad.npz"),
+        "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip() == (
+        f"edgekit: error: --data {tmp_path / 'bad.npz'}: test labels must be class indices "
+        f"0..1 for this multiclass model; found {found}"
+    )

@@ -83,7 +83,7 @@ def test_report_without_matplotlib_names_the_extra(bench_json, tmp_path, monkeyp
     with pytest.raises(MissingExtraError) as err:
         write_report(bench_json, out=tmp_path / "r")
     assert str(err.value) == (
-        "this needs matplotlib, which is not installed: pip install 'edgekit[train]'"
+        "this needs matplotlib, which is not installed: pip install '.[train]' in edgekit's source tree"
     )
     assert not (tmp_path / "r").exists()
 
