@@ -546,3 +546,42 @@ def test_labels_the_model_cannot_score_are_refused(zoo, tmp_path, labels, found)
         f"edgekit: error: --data {tmp_path / 'bad.npz'}: test labels must be class indices "
         f"0..1 for this multiclass model; found {found}"
     )
+
+
+def test_a_sequential_with_input_shape_and_no_normalization(tmp_path):
+    """The way many tutorials write it: ``Dense(..., input_shape=...)`` first, features the
+    user standardized beforehand, trained, saved as .keras; every variant within 1 pp."""
+    import warnings
+
+    import keras
+    from keras import layers as L
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 5)).astype(np.float32)
+    y = (x[:, 0] - 0.5 * x[:, 1] + 0.25 * x[:, 2] > 0).astype(np.int64)
+    keras.utils.set_random_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras 3 prefers keras.Input; tutorials do not
+        model = keras.Sequential([
+            L.Dense(16, activation="relu", input_shape=(5,)),
+            L.Dropout(0.2),
+            L.Dense(2, activation="softmax"),
+        ])  # fmt: skip
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:400], y[:400], epochs=30, verbose=0)
+    model.save(tmp_path / "tut.keras")
+    np.savez(tmp_path / "test.npz", x=x[400:], y=y[400:])
+    code, out, err = cli(
+        "export", str(tmp_path / "tut.keras"), "--data", str(tmp_path / "test.npz"),
+        "--calibration", str(tmp_path / "test.npz"), "--quantize", "all", "--onnx",
+        "--onnx-quantize", "all", "--c-source", "float32", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert m["validation"]["reference_metrics"]["accuracy"] > 0.9
+    assert len(m["artifacts"]) == 8 and "problems" not in m
+    for art in m["artifacts"]:
+        assert art["validation"]["passed"] is True, art["variant"]
+        assert art["validation"]["accuracy_drop"] <= 1.0, art["variant"]
+    assert _art(m, "float32")["validation"]["max_abs_diff"] <= 1e-5
+    assert m["c_source"]["validation"]["max_abs_diff"] <= 1e-5
