@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import cli, run_cli
 
 COMMANDS = ["train", "export", "bench", "inspect", "estimate", "compare", "report", "demo", "env",
-            "predict"]  # fmt: skip
+            "predict", "device"]  # fmt: skip
 # Known gaps (command -> reason), marked xfail; none left.
 TRUNCATED: dict[str, str] = {}
 UNDOCUMENTED: dict[str, str] = {}
