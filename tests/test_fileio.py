@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.fileio import atomic_directory, atomic_write_text, load_json, point_symlink
+from edgekit.fileio import atomic_write_text, load_json
+from edgekit.outdirs import atomic_directory, point_symlink
 from edgekit.runtime.base import TensorInfo
 
 
@@ -83,7 +84,7 @@ def test_scratch_tempdir_catches_library_temporary_files_and_is_removed(tmp_path
     $TMPDIR. Inside scratch_tempdir it lands in a directory edgekit removes."""
     import tempfile
 
-    from edgekit.fileio import scratch_tempdir
+    from edgekit.outdirs import scratch_tempdir
 
     before = tempfile.gettempdir()
     with scratch_tempdir(tmp_path / ".scratch") as scratch:

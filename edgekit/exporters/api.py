@@ -17,6 +17,7 @@ from edgekit.exporters.build import build_variant, float_note, write_c_arrays
 from edgekit.exporters.merge import TEST_DATA, entry_files, plan_merge
 from edgekit.exporters.multi import input_names, is_multi, output_names
 from edgekit.exporters.onnx import check_opset
+from edgekit.exporters.reference import calibration_inputs, reference, test_arrays
 from edgekit.exporters.source import (
     as_float32,
     attach_data,
@@ -27,17 +28,10 @@ from edgekit.exporters.source import (
 )
 from edgekit.exporters.tflite import TFLITE_VARIANTS
 from edgekit.exporters.variants import AUTO, VARIANTS, BuildInputs, select_variants
-from edgekit.fileio import (
-    atomic_directory,
-    check_not_input,
-    check_output_dir,
-    temporary_directory,
-)
+from edgekit.fileio import check_not_input, temporary_directory
 from edgekit.formats.manifest import MANIFEST_NAME, MANIFEST_SCHEMA, write_manifest
 from edgekit.formats.run_dir import Run
-
-# Without test data, float parity is checked on this many seeded random inputs.
-REFERENCE_SAMPLES_WITHOUT_DATA = 256
+from edgekit.outdirs import atomic_directory, check_output_dir
 
 
 @dataclass
@@ -192,7 +186,7 @@ def export(
     if is_multi(model) and AUTO in names:
         raise EdgekitError("--quantize auto searches models with one input and one output")
     task = src.task or infer_task(model)
-    ref = _reference(model, task, src)
+    ref = reference(model, task, src)
     model, dtype_note = as_float32(model)  # what the artifacts are built from
     if AUTO in names and ref.synthetic:
         raise EdgekitError(
@@ -217,7 +211,7 @@ def export(
                 f"calibration data, and {src.model_path} has none; pass --calibration FILE "
                 "(or --data FILE, whose inputs calibrate too)"
             )
-        calib = _calibration(model, src.calibration, calibration_samples)
+        calib = calibration_inputs(model, src.calibration, calibration_samples)
 
     core, affine = (None, None)
     if needs_calibration:
@@ -309,7 +303,7 @@ def export(
                 c_info = None
             if c_info is not None:
                 extra += [tmp / name for name in c_info["files"]]
-        arrays = _test_arrays(ref)
+        arrays = test_arrays(ref)
         if ref.y is not None:
             arrays["y"] = ref.y
         np.savez(tmp / TEST_DATA, **arrays)
@@ -382,91 +376,3 @@ def _gc_frozen():
         yield
     finally:
         gc.unfreeze()
-
-
-def _reference(model, task: str, src):
-    """What the artifacts are compared with: the test data (or seeded random inputs), its
-    labels, and the Keras model's outputs on it (a list for several outputs)."""
-    from edgekit.exporters.validate import Reference
-
-    wants = [[int(d) for d in t.shape[1:]] for t in model.inputs]
-    dtypes = [str(t.dtype) for t in model.inputs]
-    test = src.test
-    if test is not None and "x" in test:
-        xs = test["x"] if isinstance(test["x"], list) else [test["x"]]
-        y = test.get("y") if len(model.outputs) == 1 else None  # labels of one output
-        synthetic = False
-    else:  # no data: float parity against the Keras model on seeded random inputs
-        if any(not d.startswith("float") for d in dtypes):
-            raise EdgekitError(
-                "the model takes integer inputs (ids), which random inputs cannot stand for; "
-                "pass --data FILE"
-            )
-        rng = np.random.default_rng(0)
-        xs = [rng.normal(size=(REFERENCE_SAMPLES_WITHOUT_DATA, *w)) for w in wants]
-        y, synthetic = None, True
-    for i, (x, want) in enumerate(zip(xs, wants, strict=True)):
-        if list(x.shape[1:]) != want:
-            which = f" (input {model.inputs[i].name!r})" if len(xs) > 1 else ""
-            raise EdgekitError(
-                f"{src.test_name}{which} has feature shape {list(x.shape[1:])}, the model "
-                f"takes {want}"
-            )
-    xs = [_as_input(x, d) for x, d in zip(xs, dtypes, strict=True)]
-    x_in = xs if len(xs) > 1 else xs[0]
-    predicted = model.predict(x_in, batch_size=1024, verbose=0)
-    if isinstance(predicted, list | tuple) and len(model.outputs) > 1:
-        outputs: Any = [np.asarray(p, np.float32) for p in predicted]
-    else:
-        outputs = np.asarray(predicted, np.float32)
-    if y is not None and not isinstance(outputs, list):
-        from edgekit.metrics import check_labels
-
-        try:
-            check_labels(y, outputs, task)
-        except EdgekitError as err:
-            raise EdgekitError(f"{src.test_name}: {err}") from err
-    names = input_names(model) if len(xs) > 1 else None
-    return Reference(task=task, x=x_in, y=y, outputs=outputs, synthetic=synthetic,
-                     input_names=names)  # fmt: skip
-
-
-def _as_input(x: np.ndarray, dtype: str) -> np.ndarray:
-    """Samples in the dtype the model's input takes (token ids stay integers)."""
-    if dtype.startswith("float"):
-        return np.asarray(x, np.float32)
-    values = np.asarray(x)
-    if not np.all(values == np.round(values)):
-        raise EdgekitError(f"the model takes {dtype} inputs, and the data holds fractions")
-    return values.astype(dtype)
-
-
-def _calibration(model, data: Any, samples: int) -> Any:
-    """The calibration inputs (the first ``samples``), checked against the model's inputs."""
-    parts = data if isinstance(data, list) else [data]
-    if len(parts) != len(model.inputs):
-        raise EdgekitError(
-            f"calibration data has {len(parts)} input(s), the model {len(model.inputs)}"
-        )
-    out = []
-    for t, part in zip(model.inputs, parts, strict=True):
-        want = [int(d) for d in t.shape[1:]]
-        x = _as_input(np.asarray(part[:samples]), str(t.dtype))
-        if list(x.shape[1:]) != want:
-            raise EdgekitError(
-                f"calibration data has feature shape {list(x.shape[1:])}, the model takes {want}"
-            )
-        out.append(x)
-    return out if len(out) > 1 else out[0]
-
-
-def _test_arrays(ref) -> dict[str, Any]:
-    """``test.npz``: ``x`` and ``reference`` (``x_0``, ``x_1``, ... and ``reference_0``, ...
-    for several inputs and outputs), and ``y``."""
-    arrays: dict[str, Any] = {}
-    for key, value in (("x", ref.x), ("reference", ref.outputs)):
-        if isinstance(value, list):
-            arrays.update({f"{key}_{i}": v for i, v in enumerate(value)})
-        else:
-            arrays[key] = value
-    return arrays

@@ -10,7 +10,7 @@ Rules (``edgekit export ... --out DIR`` where ``DIR`` already holds an export):
 * another model, or other validation data: the kept artifacts would no longer describe the
   export, so the whole directory is replaced, and only with ``--force`` (every old file listed);
 * a directory that holds no edgekit manifest is left to the output-path policy
-  (:func:`edgekit.fileio.atomic_directory`).
+  (:func:`edgekit.outdirs.atomic_directory`).
 """
 
 from __future__ import annotations

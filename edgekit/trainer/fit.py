@@ -19,8 +19,8 @@ from edgekit._lazy import require
 from edgekit._version import __version__
 from edgekit.data import Dataset, Splits, load_dataset, split_dataset
 from edgekit.errors import EdgekitError
-from edgekit.fileio import check_output_dir, claim_directory, point_symlink, scratch_tempdir
 from edgekit.formats.run_dir import DEFAULT_RUNS_DIR, LATEST, RUN_SCHEMA, Run, open_run
+from edgekit.outdirs import check_output_dir, claim_directory, point_symlink, scratch_tempdir
 from edgekit.trainer.config import TrainConfig
 from edgekit.trainer.model import build_model, compile_model
 

@@ -210,7 +210,7 @@ def _interrupted_export(monkeypatch, tmp_path, then):
     """``edgekit export`` whose work is interrupted by a signal, after which ``then(exc)``
     runs inside the library (swallow it, or raise something else), then writes ``out``."""
     import edgekit.exporters
-    from edgekit.fileio import atomic_directory
+    from edgekit.outdirs import atomic_directory
 
     def export(*args, **kwargs):
         try:

@@ -1,4 +1,4 @@
-"""The output-path policy (:mod:`edgekit.fileio`), through every writer: ``--force`` replaces
+"""The output-path policy (:mod:`edgekit.fileio`, :mod:`edgekit.outdirs`), through every writer: ``--force`` replaces
 only what edgekit wrote, never an input, the working directory or the home directory; outputs
 are claimed atomically; symlinks are written through and devices written in place; an output
 that is an input is refused; every OSError is one line; what a killed writer left is cleaned.
@@ -20,21 +20,23 @@ from pathlib import Path
 
 import pytest
 
-from edgekit import fileio
+from edgekit import fileio, outdirs
 from edgekit.errors import EdgekitError
 from edgekit.fileio import (
     WriteError,
-    atomic_directory,
     atomic_write_bytes,
     atomic_write_files,
     atomic_write_text,
+    remove_stale_temporaries,
+    temporary_directory,
+)
+from edgekit.outdirs import (
+    atomic_directory,
     check_output_dir,
     claim_directory,
     foreign_entry,
     point_symlink,
-    remove_stale_temporaries,
     rename_no_replace,
-    temporary_directory,
 )
 from tests.conftest import cli, regression_csv
 from tests.hardening.conftest import leftovers, readonly_dir
@@ -552,7 +554,7 @@ def rename_mode(request, monkeypatch):
     """Both ways of claiming: renameat2(RENAME_NOREPLACE / EXCHANGE) and, where a system
     lacks it, mkdir as the claim."""
     if request.param == "mkdir-claim":
-        monkeypatch.setattr(fileio, "_renameat2", lambda src, dst, flags: False)
+        monkeypatch.setattr(outdirs, "_renameat2", lambda src, dst, flags: False)
     elif not sys.platform.startswith("linux"):
         pytest.skip("renameat2 is Linux's")
     return request.param
@@ -1012,7 +1014,7 @@ def test_a_writer_killed_mid_claim_is_cleaned_by_the_next_claim(tmp_path):
     """A real SIGKILL while the directory is being built, then a rerun."""
     child = (
         "import os, signal, sys\n"
-        "from edgekit.fileio import atomic_directory\n"
+        "from edgekit.outdirs import atomic_directory\n"
         f"with atomic_directory({str(tmp_path / 'out')!r}) as tmp:\n"
         "    (tmp / 'model.tflite').write_bytes(b'half')\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
