@@ -127,8 +127,8 @@ def check_scopes(
             )
 
 
-def _names(values: Iterable[str]) -> str:
-    return ", ".join(dict.fromkeys(values)) or "none"
+def _names(values: Iterable[str | None]) -> str:
+    return ", ".join(dict.fromkeys(str(v) for v in values if v is not None)) or "none"
 
 
 def unmatched_reason(budget: Budget, rows: Sequence[BenchRow]) -> str:
