@@ -141,7 +141,8 @@ def export(
         if "int8" not in names and any(v.name == "int8" for v in variants):
             implied.append("int8")
     requested = [v.name for v in variants if v.name not in implied]
-    check_opset(opset)
+    if any(v.format == "onnx" for v in variants):  # the opset matters (and onnx is needed)
+        check_opset(opset)
     if calibration_samples < 1:
         raise EdgekitError(f"--calibration-samples must be at least 1, got {calibration_samples}")
     if not atol >= 0:
