@@ -495,7 +495,7 @@ def test_a_failed_c_validation_fails_the_bench(c_copy, allow):
     assert code == (0 if allow else 1), err
     assert "c-int8!" in out
     assert "edgekit_model.c (c-int8) failed its export validation (every int8 output " \
-           "identical not met)" in out  # fmt: skip
+           "identical to tflm not met)" in out  # fmt: skip
 
 
 def test_the_sha_check_costs_one_read(export_dir, monkeypatch):
