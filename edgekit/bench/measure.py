@@ -290,18 +290,7 @@ def measure(job: Job) -> dict[str, Any]:
 
         if x is not None and job.evaluate:
             outputs = runner.infer_batched(x, batch=job.eval_batch)
-            task = job.task or infer_task(outputs, y)
-            out["task"] = task
-            if y is not None:
-                from edgekit.metrics import accuracy_drop, task_metrics
-
-                out["metrics"] = task_metrics(outputs, y, task)
-                if ref is not None and len(ref) == len(y):
-                    out["accuracy_drop"] = accuracy_drop(task_metrics(ref, y, task), out["metrics"])
-            if ref is not None and ref.size == outputs.size and len(ref) == len(outputs):
-                from edgekit.metrics import max_abs_diff
-
-                out["max_abs_diff"] = max_abs_diff(outputs, ref)
+            out.update(_quality(job, outputs, y, ref))
     except UsageError:
         raise
     except RuntimeUnavailable as err:
@@ -397,16 +386,23 @@ def _measure_emulated(job: Job) -> dict[str, Any]:
         f"({clock_hz / 1e6:g} MHz), one instruction per cycle, no wait states",
     }
     if job.evaluate:
-        task = job.task or infer_task(outputs, y)
-        out["task"] = task
-        if y is not None:
-            from edgekit.metrics import accuracy_drop, task_metrics
+        out.update(_quality(job, outputs, y, ref))
+    return out
 
-            out["metrics"] = task_metrics(outputs, y, task)
-            if ref is not None and len(ref) == len(y):
-                out["accuracy_drop"] = accuracy_drop(task_metrics(ref, y, task), out["metrics"])
-        if ref is not None and ref.size == outputs.size and len(ref) == len(outputs):
-            from edgekit.metrics import max_abs_diff
 
-            out["max_abs_diff"] = max_abs_diff(outputs, ref)
+def _quality(job, outputs, y, ref) -> dict[str, Any]:
+    """The task, the metrics and accuracy drop (with labels) and the max |diff| against the
+    reference outputs, of one measured row's ``outputs``."""
+    task = job.task or infer_task(outputs, y)
+    out: dict[str, Any] = {"task": task}
+    if y is not None:
+        from edgekit.metrics import accuracy_drop, task_metrics
+
+        out["metrics"] = task_metrics(outputs, y, task)
+        if ref is not None and len(ref) == len(y):
+            out["accuracy_drop"] = accuracy_drop(task_metrics(ref, y, task), out["metrics"])
+    if ref is not None and ref.size == outputs.size and len(ref) == len(outputs):
+        from edgekit.metrics import max_abs_diff
+
+        out["max_abs_diff"] = max_abs_diff(outputs, ref)
     return out
