@@ -77,4 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+        # The interrupt belonged to this command: a caller that goes on in the same process
+        # (a test, a notebook) must not see its later writes refused as interrupted.
+        clear_interrupt()
     sys.exit(code if isinstance(code, int) else 0)

@@ -244,6 +244,19 @@ def test_an_interrupt_a_library_mishandles_still_interrupts(monkeypatch, tmp_pat
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # main() restored it
 
 
+def test_an_interrupted_command_leaves_no_interrupt_behind(monkeypatch, tmp_path):
+    """main() remembered the interrupt after it returned: the next atomic write in the same
+    process (CI: a later test) raised KeyboardInterrupt and stopped the whole pytest run."""
+    from edgekit.fileio import atomic_write_text, interrupt_requested
+    from tests.conftest import cli
+
+    _interrupted_export(monkeypatch, tmp_path, _swallow)
+    assert cli("export", "x.keras")[0] == 130
+    assert not interrupt_requested()
+    atomic_write_text(tmp_path / "after.txt", "ok")
+    assert (tmp_path / "after.txt").read_text() == "ok"
+
+
 def test_an_interrupt_inside_a_constructor_prints_no_traceback_at_exit(tmp_path):
     """A half-built object's failing ``__del__`` (TensorFlow's ApiDefMap) printed "Exception
     ignored in ... Traceback" after "edgekit: interrupted"."""
