@@ -69,6 +69,44 @@ def test_emulated_outputs_equal_the_host_c(which, request):
     assert run.flash_bytes and 1_000 < run.flash_bytes < 64_000
 
 
+@pytest.fixture(scope="module")
+def c_int8_odd(tmp_path_factory) -> Path:
+    """int8 C of a 7-feature model (features from 1e-2 to 1e3) with 7 and 6 hidden units and
+    3 classes: every FULLY_CONNECTED has a column tail (n_in % 4) and a row tail (n_out % 4),
+    the paths the Cortex-M4's SMLAD loop does not take on digits."""
+    import keras
+
+    import edgekit
+    from edgekit.trainer.model import build_model
+
+    base = tmp_path_factory.mktemp("qemu_odd")
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    scales = np.array([1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 3.0], np.float32)
+    x = (rng.normal(size=(400, 7)) * scales + scales).astype(np.float32)
+    y = (x[:, 3] / 10 + x[:, 5] / 1e3 > 2).astype(np.int64) + (x[:, 0] > 0.01)
+    model = build_model(input_shape=[7], task="multiclass", n_classes=3, hidden=[7, 6],
+                        activation="relu", x_train=x, y_train=y)  # fmt: skip
+    model.save(base / "odd.keras")
+    np.savez(base / "data.npz", x=x, y=y)
+    out = base / "export"
+    edgekit.export(base / "odd.keras", quantize=["int8"], c_source="int8", data=base / "data.npz",
+                   out=out)  # fmt: skip
+    return out
+
+
+def test_odd_shapes_take_the_tails_of_the_dsp_loop(c_int8_odd):
+    from edgekit.devices.qemu import run_on_qemu
+
+    x = np.load(c_int8_odd / "test.npz")["x"].astype(np.float32)
+    manifest = json.loads((c_int8_odd / "manifest.json").read_text())
+    assert manifest["c_source"]["validation"]["vs"]["tflm"]["max_lsb"] == 0
+    run = run_on_qemu(c_int8_odd / "edgekit_model.c", x, trace_samples=1)
+    host = _host_c(c_int8_odd, x)
+    assert run.outputs.shape == host.shape == (len(x), 3)
+    assert np.array_equal(run.outputs.view(np.uint32), host.view(np.uint32))
+
+
 def test_bench_row_and_exact_instruction_counts(c_int8):
     code, out, err = _bench(str(c_int8), "--device", "qemu:cortex-m4")
     assert code == 0, err

@@ -152,7 +152,12 @@ def test_generated_code_is_self_contained(c_exports):
         header = (result.path / f"{prefix}_model.h").read_text()
         assert not re.search(r"\b(malloc|calloc|realloc|free)\s*\(", source)
         includes = set(re.findall(r"#include <([^>]+)>", source + header))
-        assert includes <= {"stdint.h", "stddef.h", "math.h"}
+        # arm_acle.h: the Arm compiler's intrinsics, only where __ARM_FEATURE_DSP is defined
+        assert includes <= {"stdint.h", "stddef.h", "math.h", "arm_acle.h"}
+        assert ("arm_acle.h" in includes) == (variant == "int8")
+        if variant == "int8":
+            dsp = source.index("#if defined(__ARM_FEATURE_DSP)")
+            assert dsp < source.index("#include <arm_acle.h>") < source.index("#endif", dsp)
         assert ("math.h" in includes) == (variant == "float32")
         up = prefix.upper()
         assert f"#define {up}_INPUT_SIZE " in header and f"#define {up}_OUTPUT_SIZE " in header
