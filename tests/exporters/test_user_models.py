@@ -277,6 +277,7 @@ def test_mcu_export_has_a_fixed_batch_and_no_shape_ops(tmp_path):
         code, text, err = cli(
             "export", str(model), "--data", str(tmp_path / "x.npz"), "--quantize",
             "float32,int8", "--c-array", *flag, "--out", str(tmp_path / out),
+            *(["--c-source", "int8"] if flag else []),
         )  # fmt: skip
         assert code == 0, text + err
     plain = json.loads((tmp_path / "plain" / "manifest.json").read_text())
@@ -288,6 +289,11 @@ def test_mcu_export_has_a_fixed_batch_and_no_shape_ops(tmp_path):
         assert art["fixed_batch"] == 1 and art["inputs"][0]["shape"] == [1, 8, 8]
         assert art["validation"]["passed"] is True
     assert _art(mcu, "float32")["validation"]["max_abs_diff"] <= 1e-5
+    # the C is compared with LiteRT at the model's fixed batch (all 64 samples in one call
+    # failed: "num_input_elements != num_output_elements")
+    vs = mcu["c_source"]["validation"]["vs"]
+    for runtime in ("litert_builtin", "litert_reference", "xnnpack"):
+        assert vs[runtime]["outputs"] == 64 * 3 and vs[runtime]["exact"] >= 64 * 3 - 3, vs
 
 
 def test_each_variant_stands_alone(tmp_path):

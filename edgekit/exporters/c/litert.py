@@ -43,9 +43,23 @@ def tflite_int8_outputs(
     interp = mod.Interpreter(**kw)
     detail = interp.get_input_details()[0]
     q = np.ascontiguousarray(q, np.int8).reshape(len(q), *detail["shape"][1:])
-    interp.resize_tensor_input(detail["index"], list(q.shape), strict=False)
+    signature = detail.get("shape_signature")
+    fixed = int(signature[0]) if signature is not None and len(signature) else -1
+    out_index = interp.get_output_details()[0]["index"]
+    if fixed <= 0:  # a dynamic batch: all samples in one call
+        interp.resize_tensor_input(detail["index"], list(q.shape), strict=False)
+        interp.allocate_tensors()
+        interp.set_tensor(detail["index"], q)
+        interp.invoke()
+        return np.asarray(interp.get_tensor(out_index)).reshape(len(q), -1)
+    # a fixed batch (export --mcu: 1): that many samples per call, the last chunk padded
     interp.allocate_tensors()
-    interp.set_tensor(detail["index"], q)
-    interp.invoke()
-    out = interp.get_tensor(interp.get_output_details()[0]["index"])
-    return np.asarray(out).reshape(len(q), -1)
+    rows = []
+    for start in range(0, len(q), fixed):
+        chunk = q[start : start + fixed]
+        if len(chunk) < fixed:
+            chunk = np.concatenate([chunk, np.zeros((fixed - len(chunk), *q.shape[1:]), np.int8)])
+        interp.set_tensor(detail["index"], chunk)
+        interp.invoke()
+        rows.append(np.asarray(interp.get_tensor(out_index)).reshape(fixed, -1))
+    return np.concatenate(rows)[: len(q)] if rows else np.zeros((0, 0), np.int8)
