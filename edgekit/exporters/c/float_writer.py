@@ -1,12 +1,17 @@
 """float32 C from a Keras model: the layers edgekit builds, in float, like Keras computes them.
 
 Normalization is ``(x - mean) / max(sqrt(variance), epsilon)`` with the layer's float32
-constants, Dense is a row-by-row dot product plus bias (``ek_dense``), activations use libm
-(``expf``, ``tanhf``, ``expm1f``, ``erff``), Rescaling is ``x * scale + offset``,
-BatchNormalization its inference affine per channel, LayerNormalization the mean and variance
-of the flat features; LeakyReLU, ELU and PReLU are elementwise. Flatten, Reshape and the
-training-only layers (Dropout, GaussianNoise, ...) are no-ops on the flat, C-ordered input. Values move between two static
-buffers ``a`` and ``b``; in-place steps work on whichever holds them.
+constants, Dense is a row-by-row dot product plus bias (``ek_dense``), Rescaling is
+``x * scale + offset``, BatchNormalization its inference affine per channel,
+LayerNormalization the mean and variance of the flat features; LeakyReLU, ELU and PReLU are
+elementwise. The activations' exp, expm1, tanh, erf (and LayerNormalization's square root)
+are edgekit's own static functions from ``ek_float.c`` (``ek_expf``, ``ek_expm1f``,
+``ek_tanhf``, ``ek_erff``, ``ek_sqrtf``, each within about 1.5 ulp over all float32 inputs),
+pasted only where the model uses them: the code calls no libm function and never touches
+errno, so it links without ``-lm`` and, on newlib, without its reentrancy data. Flatten,
+Reshape and the training-only layers (Dropout, GaussianNoise, ...) are no-ops on the flat,
+C-ordered input. Values move between two static buffers ``a`` and ``b``; in-place steps work
+on whichever holds them.
 """
 
 from __future__ import annotations
@@ -27,18 +32,20 @@ FLOAT_ACTIVATIONS = (
     "relu", "relu6", "tanh", "sigmoid", "elu", "selu", "gelu", "silu", "linear", "softmax",
 )  # fmt: skip
 
-# activation -> C expression of v (applied elementwise, in place); None: no-op
+# activation -> C expression of v (applied elementwise, in place); None: no-op. ek_*f: the
+# math functions of ek_float.c (the section of ek_NAMEf is NAME), prefixed where written.
 _FLOAT_ACT = {
     "linear": None,
     "relu": "v > 0.0f ? v : 0.0f",
     "relu6": "v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v)",
-    "tanh": "tanhf(v)",
-    "sigmoid": "1.0f / (1.0f + expf(-v))",
-    "elu": "v > 0.0f ? v : expm1f(v)",
-    "selu": "1.05070098f * (v > 0.0f ? v : 1.67326324f * expm1f(v))",
-    "gelu": "0.5f * v * (1.0f + erff(v * 0.707106781f))",
-    "silu": "v * (1.0f / (1.0f + expf(-v)))",
+    "tanh": "ek_tanhf(v)",
+    "sigmoid": "1.0f / (1.0f + ek_expf(-v))",
+    "elu": "v > 0.0f ? v : ek_expm1f(v)",
+    "selu": "1.05070098f * (v > 0.0f ? v : 1.67326324f * ek_expm1f(v))",
+    "gelu": "0.5f * v * (1.0f + ek_erff(v * 0.707106781f))",
+    "silu": "v * (1.0f / (1.0f + ek_expf(-v)))",
 }
+_MATH = re.compile(r"\bek_(exp|expm1|tanh|erf|sqrt)f\(")
 
 
 def _loop(n: int, *statements: str) -> str:
@@ -56,7 +63,7 @@ class FloatWriter:
         self.steps: list[str] = []
         self.kernels: set[str] = set()
         self.ops: list[str] = []
-        self.libm: set[str] = set()  # libm functions the code calls
+        self.math: set[str] = set()  # ek_float.c math functions the code calls
         self.width = 0  # current number of values
         self.widest = 0
         self.cur = "input"  # buffer holding the current values
@@ -77,14 +84,15 @@ class FloatWriter:
                 f"--c-source float32: computed {n_out} outputs, the model has {out_shape}"
             )
         kernels = [fill(s.text, self.p) for s in select("ek_float.c", self.kernels)]
-        libm = (
-            f"Needs libm ({', '.join(sorted(self.libm))}): link with -lm."
-            if self.libm
-            else "Calls no libm function."
+        own = ", ".join(f"{self.p}_{name}f" for name in sorted(self.math))
+        math = (
+            f"Calls no libm function (link without -lm): {own} are its own."
+            if self.math
+            else "Calls no libm function (link without -lm)."
         )
         slots = {
             "COMMENT": comment,
-            "LIBM": libm,
+            "MATH": math,
             "DATA": "".join(self.data),
             "BUFFER_SIZE": str(max(self.widest, 1)),
             "HELPERS": "\n".join(kernels),
@@ -94,7 +102,14 @@ class FloatWriter:
         }
         source = fill(read("model_float.c.in"), self.p, slots=slots)
         header = c_header(self.p, n_in=n_in, n_out=n_out, comment=comment)
-        return Code(header, source, n_in, n_out, ops=self.ops, needs_libm=bool(self.libm))
+        return Code(header, source, n_in, n_out, ops=self.ops, needs_libm=False)
+
+    def _uses_math(self, expr: str) -> str:
+        """``expr`` with its ``ek_*f`` math functions prefixed; their sections are kept."""
+        names = set(_MATH.findall(expr))
+        self.math.update(names)
+        self.kernels.update(names)
+        return _MATH.sub(lambda m: f"{self.p}_{m.group(1)}f(", expr)
 
     def _next(self) -> str:
         return "b" if self.cur == "a" else "a"
@@ -112,7 +127,7 @@ class FloatWriter:
         if name == "softmax":
             self._ensure_writable()
             self.kernels.add("softmax")
-            self.libm.add("expf")
+            self.math.add("exp")
             self.steps.append(f"{self.p}_softmax({self.cur}, {self.width});")
             self.ops.append("softmax")
             return
@@ -120,7 +135,7 @@ class FloatWriter:
         if expr is None:
             return
         self._ensure_writable()
-        self.libm.update(re.findall(r"\b(\w+f)\(", expr))
+        expr = self._uses_math(expr)
         self.steps.append(
             _loop(self.width, f"const float v = {self.cur}[i];", f"{self.cur}[i] = {expr};")
         )
@@ -229,10 +244,10 @@ class FloatWriter:
         )
         self.ops.append(f"relu (max {float(top):g})")
 
-    def _elementwise(self, layer: Any, expr: str, op: str, libm: tuple[str, ...] = ()) -> None:
+    def _elementwise(self, layer: Any, expr: str, op: str) -> None:
         """``cur[i] = expr`` of ``v`` (the value) in place."""
         self._ensure_writable()
-        self.libm.update(libm)
+        expr = self._uses_math(expr)
         self.steps.append(_loop(self.width, f"const float v = {self.cur}[i];",
                                 f"{self.cur}[i] = {expr};"))  # fmt: skip
         self.ops.append(op)
@@ -243,7 +258,7 @@ class FloatWriter:
 
     def _elu(self, keras: Any, layer: Any) -> None:
         alpha = c_float(float(layer.alpha))
-        self._elementwise(layer, f"v > 0.0f ? v : {alpha} * expm1f(v)", "elu", ("expm1f",))
+        self._elementwise(layer, f"v > 0.0f ? v : {alpha} * ek_expm1f(v)", "elu")
 
     def _per_channel(self, layer: Any, values: np.ndarray) -> str:
         """The index expression of per-channel constants over the flat values: ``i`` when
@@ -315,17 +330,16 @@ class FloatWriter:
             expr = f"{expr} * {gamma}[i]"
         if beta:
             expr = f"{expr} + {beta}[i]"
-        self.libm.add("sqrtf")
-        self.steps.append(
+        self.steps.append(self._uses_math(
             "{\n        float mean = 0.0f, var = 0.0f, inv;\n"
             f"        for (i = 0; i < {n}; ++i) mean += {cur}[i];\n"
             f"        mean /= {n}.0f;\n"
             f"        for (i = 0; i < {n}; ++i) var += ({cur}[i] - mean) * ({cur}[i] - mean);\n"
             f"        var /= {n}.0f;\n"
-            f"        inv = 1.0f / sqrtf(var + {eps});\n"
+            f"        inv = 1.0f / ek_sqrtf(var + {eps});\n"
             f"        for (i = 0; i < {n}; ++i) {{ const float v = {cur}[i]; {cur}[i] = {expr}; }}\n"
             "    }"
-        )
+        ))  # fmt: skip
         self.ops.append("layer_norm")
 
     def _rescaling(self, keras: Any, layer: Any) -> None:
