@@ -1,11 +1,13 @@
-"""Standalone C int8 (``export --c-source int8``, gcc -O2) vs the int8 ``.tflite`` in ai_edge_litert.
+"""Standalone C int8 (``export --c-source int8``) vs the int8 ``.tflite`` in ai_edge_litert.
 
 Batch 1, one thread, everything pinned to one CPU. Models: the digits MLP (64 -> 64 -> 10)
 and the seeds' MNIST MLP (784 -> 128 -> 10), trained and exported in subprocesses so this
 process never loads TensorFlow. Per call:
 
 * C: ``<prefix>_predict_int8`` on int8 inputs, timed with ``clock_gettime`` around each
-  call by edgekit's harness (``edgekit.exporters.c.harness.compile_harness``);
+  call by edgekit's harness (``edgekit.exporters.c.harness.compile_harness``), built twice:
+  ``gcc -O2`` (portable: the int16 loop) and ``gcc -O3 -march=native`` (what ``edgekit bench
+  --runtime c`` builds; on a CPU with VNNI the byte dot-product loop);
 * TFLite: ``set_tensor`` + ``invoke`` + ``get_tensor`` (what ``edgekit bench`` times) and
   ``invoke`` alone, with the interpreter's default (XNNPACK) and with the builtin kernels
   the C code reproduces (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``).
@@ -44,14 +46,16 @@ def make_export(work: Path, name: str, train_args: list[str]) -> Path:
     return run / "export"
 
 
-def c_timer(export: Path, build: Path, q):
+def c_timer(export: Path, build: Path, q, flags: list[str]):
     """A function running the compiled harness: CALLS calls -> nanoseconds per call."""
     import numpy as np
 
     from edgekit.exporters.c.artifact import CSource
     from edgekit.exporters.c.harness import compile_harness
 
-    exe = compile_harness(CSource.load(export), build)  # gcc -std=c99 -O2
+    build = build / ("_".join(f.strip("-") for f in flags) or "O2")
+    build.mkdir()
+    exe = compile_harness(CSource.load(export), build, flags=flags)  # gcc -std=c99 -O2 + flags
     samples = build / "samples.bin"
     np.ascontiguousarray(q[:64], np.int8).tofile(samples)
 
@@ -107,7 +111,8 @@ def measure(export: Path, build: Path, *, rounds: int, calls: int) -> dict:
     q = q.astype(np.int8)
     tflite = export / "model.int8.tflite"
     timers = {
-        "c": c_timer(export, build, q),
+        "c": c_timer(export, build, q, []),
+        "c_native": c_timer(export, build, q, ["-O3", "-march=native"]),
         "tflite": tflite_timer(tflite, q, kernels="default", invoke_only=False),
         "tflite_invoke": tflite_timer(tflite, q, kernels="default", invoke_only=True),
         "builtin": tflite_timer(tflite, q, kernels="builtin", invoke_only=False),
@@ -119,6 +124,16 @@ def measure(export: Path, build: Path, *, rounds: int, calls: int) -> dict:
             timers[key](min(calls, 1000))  # warm-up
             p50[key].append(statistics.median(timers[key](calls)) / 1000.0)  # microseconds
     return {k: {"p50_us": statistics.median(v), "rounds": v} for k, v in p50.items()}
+
+
+def _cpu_flags() -> list[str]:
+    """The vector extensions that decide the C's loop (x86: AVX2, AVX-512, VNNI)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni")
+    return [f for f in wanted if f" {f}" in text]
 
 
 def main() -> None:
@@ -149,16 +164,30 @@ def main() -> None:
                 a / b for a, b in zip(res["c"]["rounds"], res["tflite"]["rounds"], strict=True)
             )
             res["c_over_tflite"] = ratio
+            native = statistics.median(
+                a / b for a, b in zip(res["c_native"]["rounds"], res["tflite"]["rounds"],
+                                      strict=True)
+            )  # fmt: skip
+            res["c_native_over_tflite"] = native
             rows.append([
-                name, f"{c:.2f}", f"{tfl:.2f}", f"{res['tflite_invoke']['p50_us']:.2f}",
-                f"{res['builtin']['p50_us']:.2f}", f"{ratio:.2f}", "yes" if ratio <= 1 else "NO",
+                name, f"{c:.2f}", f"{res['c_native']['p50_us']:.2f}", f"{tfl:.2f}",
+                f"{res['tflite_invoke']['p50_us']:.2f}", f"{res['builtin']['p50_us']:.2f}",
+                f"{ratio:.2f}", f"{native:.2f}", "yes" if native <= 1 else "NO",
             ])  # fmt: skip
-    head = ["model", "C int8 p50 us", "tflite p50 us", "tflite invoke us", "builtin p50 us",
-            "C/tflite", "C <= tflite"]  # fmt: skip
+    head = ["model", "C -O2 p50 us", "C -O3 native p50 us", "tflite p50 us",
+            "tflite invoke us", "builtin p50 us", "C -O2/tflite", "C native/tflite",
+            "C native <= tflite"]  # fmt: skip
     print(table(head, rows))
     path = write_result(
         "c_vs_tflite",
-        {"rounds": args.rounds, "calls": args.calls, "batch": 1, "threads": 1, "models": results},
+        {
+            "rounds": args.rounds,
+            "calls": args.calls,
+            "batch": 1,
+            "threads": 1,
+            "cpu_flags": _cpu_flags(),
+            "models": results,
+        },
     )
     print(f"\nresults: {path}")
 

@@ -6,8 +6,8 @@ values in and out, returns 0 on success):
 * ``float32`` is written from the Keras model: Normalization, Dense with its activation
   (relu, relu6, tanh, sigmoid, elu, selu, gelu, swish, linear, softmax), Activation, ReLU,
   Softmax, Rescaling; Flatten, Reshape and Dropout are no-ops. It matches Keras to float
-  rounding (about 1e-6) and needs libm for its activations (``expf``, ``tanhf``, ``expm1f``,
-  ``erff``; link with ``-lm``).
+  rounding (about 1e-6) and needs no libm: its exp, expm1, tanh, erf and sqrt are its own
+  static functions (``ek_float.c``, within 1.5 ulp), so no ``-lm`` and, on newlib, no errno.
 * ``int8`` is written from the int8 ``.tflite`` file and adds
   ``int <prefix>_predict_int8(const int8_t *input, int8_t *output)`` on the quantized tensors.
   By default (``--c-rounding tflm``) it reproduces TensorFlow Lite Micro's reference int8
@@ -42,15 +42,19 @@ values in and out, returns 0 on success):
   libm. ``<prefix>_predict`` quantizes with ``round(x / scale) + zero_point`` (ties to even,
   like edgekit's runners) and dequantizes with ``(q - zero_point) * scale``.
 
-  Which TFLite: ai_edge_litert ships three int8 FULLY_CONNECTED arithmetics. The builtin
-  optimized kernels (ruy) are the one reproduced here, bit for bit. LiteRT's reference
-  kernels (``BUILTIN_REF``) requantize in double precision, and the interpreter's default
-  applies XNNPACK, which requantizes in floating point and has its own elementwise kernels;
-  both differ from the builtin kernels by a few LSB on a few percent of the outputs (export
-  records the counts under ``validation.vs_reference_kernels`` and
-  ``vs_default_interpreter``). TensorFlow Lite Micro's reference kernels requantize with
-  ``MultiplyByQuantizedMultiplier`` (gemmlowp's ties-away rounding, or single rounding when
-  built so), so they can differ from this code by 1 LSB where a result is an exact tie.
+  Which runtime: by default (``rounding="tflm"``) TensorFlow Lite Micro's reference
+  kernels, bit for bit: ``MultiplyByQuantizedMultiplier`` (gemmlowp's ties-away rounding),
+  its fixed-point SOFTMAX, TANH and LOGISTIC. ``rounding="litert"``: ai_edge_litert's
+  builtin optimized kernels (ruy: ties rounded upward; float SOFTMAX tables). LiteRT's
+  reference kernels (``BUILTIN_REF``) requantize in double precision and the interpreter's
+  default applies XNNPACK, which requantizes in floating point. Export records the counts
+  against each under ``validation.vs`` (``benchmarks/c_truth_table.py``: TFLM and LiteRT
+  builtin differ on up to 2 outputs in a thousand by 1-2 LSB; XNNPACK on 0.1-0.9% of them,
+  by up to 11 LSB on MNIST).
+
+  The fully-connected loop has three forms with one result (exact integer sums): the Arm
+  DSP extension's SXTB16/SMLAD, x86 VNNI's byte dot products (a vectorizing compiler with
+  ``-march=native``) and a portable int16 loop.
 
 Weights are ``static const`` arrays, activations live in one static arena planned from
 tensor lifetimes; nothing is allocated. Compile without ``-ffast-math`` (float order matters

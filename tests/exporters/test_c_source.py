@@ -8,6 +8,7 @@ TensorFlow Lite Micro's kernels, is tested in test_c_tflm.py). float32: within 1
 from __future__ import annotations
 
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -61,14 +62,13 @@ int main(int argc, char **argv)
 """
 
 
-def build(export_dir, prefix, tmp_path, *, libm=True):
+def build(export_dir, prefix, tmp_path, *, flags=()):
+    """The model with HARNESS, linked without -lm: neither the int8 nor the float C needs libm."""
     harness = tmp_path / f"{prefix}_main.c"
     harness.write_text(HARNESS.format(p=prefix, P=prefix.upper()), encoding="utf-8")
-    exe = tmp_path / f"{prefix}_main"
-    cmd = [*GCC, f"-I{export_dir}", str(export_dir / f"{prefix}_model.c"), str(harness)]
-    done = subprocess.run(
-        [*cmd, "-o", str(exe), *(["-lm"] if libm else [])], capture_output=True, text=True
-    )
+    exe = tmp_path / f"{prefix}_main{'_'.join(f.strip('-_') for f in flags)}"
+    cmd = [*GCC, *flags, f"-I{export_dir}", str(export_dir / f"{prefix}_model.c"), str(harness)]
+    done = subprocess.run([*cmd, "-o", str(exe)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return exe
 
@@ -112,7 +112,7 @@ def test_int8_c_equals_the_tflite_builtin_kernels(c_exports, name, tmp_path):
     result = c_exports[name, "int8"]
     info = result.manifest["c_source"]
     x = np.load(result.path / "test.npz")["x"]
-    exe = build(result.path, f"{name}8", tmp_path, libm=False)  # int8 code needs no libm
+    exe = build(result.path, f"{name}8", tmp_path)
     # raw features -> int8 as a device does: the manifest's per-feature parameters (the model's
     # normalization folded in), which predict() applies too
     assert info["feature_quantization"] == result.artifacts[-1]["inputs"][0]["quantization"]
@@ -130,6 +130,27 @@ def test_int8_c_equals_the_tflite_builtin_kernels(c_exports, name, tmp_path):
     qo = info["output_quantization"]
     deq = (want.astype(np.float32) - qo["zero_point"]) * np.float32(qo["scale"])
     assert np.array_equal(y, deq.astype(np.float32))
+
+
+@pytest.mark.parametrize("name", ["digits", "binary", "reg"])
+def test_every_int8_code_path_gives_the_same_outputs(c_exports, name, tmp_path):
+    """The int8 C picks its rounding and its FULLY_CONNECTED loop by what the compiler
+    targets (SSE2's CVTSS2SI or portable C; VNNI's byte dot products or int16): every build
+    gives the same outputs, bit for bit, through both the float and the int8 API."""
+    result = c_exports[name, "int8"]
+    x = np.load(result.path / "test.npz")["x"]
+    x = x.reshape(len(x), -1).astype(np.float32)
+    q = quantize(x, result.manifest["c_source"]["feature_quantization"])
+    builds = {"default": ()}
+    builds["portable rounding"] = ("-U__SSE2__",) if platform.machine() == "x86_64" else ()
+    builds["-O3 -march=native"] = ("-O3", "-march=native")
+    got = {}
+    for what, flags in builds.items():
+        exe = build(result.path, f"{name}8", tmp_path, flags=flags)
+        got[what] = (run(exe, x, tmp_path, int8=False), run(exe, q, tmp_path, int8=True))
+    for what, (y, yq) in got.items():
+        assert np.array_equal(y.view(np.uint32), got["default"][0].view(np.uint32)), what
+        assert np.array_equal(yq, got["default"][1]), what
 
 
 @pytest.mark.parametrize("name", ["digits", "binary", "reg"])
@@ -152,13 +173,13 @@ def test_generated_code_is_self_contained(c_exports):
         header = (result.path / f"{prefix}_model.h").read_text()
         assert not re.search(r"\b(malloc|calloc|realloc|free)\s*\(", source)
         includes = set(re.findall(r"#include <([^>]+)>", source + header))
-        # arm_acle.h: the Arm compiler's intrinsics, only where __ARM_FEATURE_DSP is defined
-        assert includes <= {"stdint.h", "stddef.h", "math.h", "arm_acle.h"}
+        # arm_acle.h, xmmintrin.h: the compiler's intrinsics, only for Arm DSP cores and x86;
+        # no math.h: no libm, ever
+        assert includes <= {"stdint.h", "stddef.h", "arm_acle.h", "xmmintrin.h"}
         assert ("arm_acle.h" in includes) == (variant == "int8")
         if variant == "int8":
             dsp = source.index("#if defined(__ARM_FEATURE_DSP)")
             assert dsp < source.index("#include <arm_acle.h>") < source.index("#endif", dsp)
-        assert ("math.h" in includes) == (variant == "float32")
         up = prefix.upper()
         assert f"#define {up}_INPUT_SIZE " in header and f"#define {up}_OUTPUT_SIZE " in header
         assert f"int {prefix}_predict(const float *input, float *output);" in header
@@ -180,7 +201,7 @@ def test_two_models_link_into_one_program(c_exports, tmp_path):
     )
     exe = tmp_path / "both"
     cmd = [*GCC, f"-I{digits}", f"-I{reg}", str(main), str(digits / "digits8_model.c"),
-           str(reg / "reg_model.c"), "-o", str(exe), "-lm"]  # fmt: skip
+           str(reg / "reg_model.c"), "-o", str(exe)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert subprocess.run([str(exe)]).returncode == 0  # 0 + 0 + (-1) + 1: NULL is refused

@@ -144,7 +144,7 @@ def test_cli_manifest_records_rounding_counts_and_footprint(digits_run, tmp_path
     src = (out / "edgekit_model.c").read_text()
     assert "LiteRT's builtin int8 kernels" in src and "edgekit_requant(" in src
     assert info["footprint"]["measured_with"].startswith("arm-none-eabi-gcc -mcpu=cortex-m4")
-    # every static buffer: the arena, ek_x16 (int16 per FC input) and predict's q_in/q_out
+    # every static buffer: the arena, ek_u (int16 per FC input on a Cortex-M) and predict's q_in/q_out
     n_in = info["input_size"]
     assert info["ram_bytes"] >= info["arena_bytes"] + 2 * n_in + n_in + info["output_size"]
     assert info["flash_bytes"] > 64 * 32  # the weights at least

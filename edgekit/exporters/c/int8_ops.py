@@ -68,9 +68,12 @@ def lower_fc(lw: Lowering, op: Op) -> Step:
     what = f"FULLY_CONNECTED op {op.index}: {n_in} -> {units}, {act.lower()}"
     head: list[str | Ref] = [lw.ref(op.inputs[0]), str(n_in), wn, bn, str(units)]
     tail: list[str | Ref] = [mn, sn, str(lo), str(hi), lw.ref(op.outputs[0])]
-    if w_off == 0:  # fold the input zero point into the bias: acc = w.x + (b + x_off * sum w)
-        folded = b + x_off * wq.sum(axis=1)
-        if np.any(np.abs(folded) >= 2**31):
+    if w_off == 0:
+        # ek_fc sums u * w with u = x + 128 (unsigned): the input zero point and that shift
+        # go into the bias, acc = sum(u * w) + (b + (x_off - 128) * sum(w))
+        folded = b + (x_off - 128) * wq.sum(axis=1)
+        reach = np.abs(folded) + 255 * np.abs(wq).sum(axis=1)
+        if np.any(reach >= 2**31):
             raise EdgekitError(f"{path}: FULLY_CONNECTED op {op.index} overflows int32")
         lw.array("int32_t", bn, folded, c_int32, 6)
         lw.fc_inputs.append(n_in)

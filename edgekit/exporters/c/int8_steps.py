@@ -40,7 +40,7 @@ class Lowering:
     rounding: str = "tflm"  # whose kernels the C reproduces: "tflm" or "litert" (builtin)
     steps: list[Step] = field(default_factory=list)
     data: list[str] = field(default_factory=list)
-    fc_inputs: list[int] = field(default_factory=list)  # sizes ek_x16 must hold
+    fc_inputs: list[int] = field(default_factory=list)  # sizes ek_u must hold
     alias: dict[int, int] = field(default_factory=dict)  # RESHAPE output -> its input
     count: int = 0
     tables: set[str] = field(default_factory=set)  # who filled the elementwise tables

@@ -78,19 +78,33 @@ static int8_t ek_clamp(int32_t v, int32_t lo, int32_t hi)
 /* ek:end */
 
 /* ek:section fc uses clamp */
-/* FULLY_CONNECTED, symmetric weights: bias already holds bias + x_offset * sum(row). The
- * input is widened to int16 once (as CMSIS-NN does), then four rows share each load. With
- * the Arm DSP extension (Cortex-M4/M7/M33 and up: __ARM_FEATURE_DSP), SXTB16 widens two
- * weights at once and SMLAD does two multiply-accumulates, as CMSIS-NN's kernels do: the
- * input is stored pairwise reordered (x0 x2 x1 x3 per group of four) to match SXTB16's
- * (byte 0, byte 2) and (byte 1, byte 3) pairs. Integer sums: bit-identical either way. */
+/* FULLY_CONNECTED, symmetric weights. The input is shifted to unsigned, u = x + 128 (0..255),
+ * once per layer, and bias already holds bias + (x_offset - 128) * sum(row), so that
+ * acc = bias + sum(u * w) is TFLite's sum((x + x_offset) * w) + bias exactly (integers).
+ * Three loops, one result:
+ * - the Arm DSP extension (Cortex-M4/M7/M33 and up: __ARM_FEATURE_DSP): u as int16, stored
+ *   pairwise reordered (u0 u2 u1 u3 per group of four) to match SXTB16's (byte 0, byte 2) and
+ *   (byte 1, byte 3) pairs of four weights; SMLAD does two multiply-accumulates, as
+ *   CMSIS-NN's kernels do, four rows per input load;
+ * - x86 with VNNI (AVX512-VNNI or AVX-VNNI, e.g. -march=native): u as uint8, which a
+ *   vectorizing compiler (-O3) turns into VPDPBUSD, four unsigned x signed byte products
+ *   per lane;
+ * - elsewhere: u as int16, four rows per input load (what compilers vectorize best without
+ *   a byte dot product). */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
 #include <arm_acle.h> /* the compiler's own: __sxtb16, __smlad */
 #define EK_FC_DSP 1
 #else
 #define EK_FC_DSP 0
 #endif
-static int16_t ek_x16[EK_FC_MAX_INPUTS];
+#if !EK_FC_DSP && (defined(__AVX512VNNI__) || defined(__AVXVNNI__))
+#define EK_FC_U8 1
+typedef uint8_t ek_fc_in_t;
+#else
+#define EK_FC_U8 0
+typedef int16_t ek_fc_in_t;
+#endif
+static ek_fc_in_t ek_u[EK_FC_MAX_INPUTS];
 
 static int32_t ek_fc_out(int32_t acc, int32_t mult, int shift, int32_t y_offset, int32_t lo,
     int32_t hi)
@@ -134,19 +148,19 @@ void ek_fc(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias, int 
     int32_t y_offset, const int32_t *mult, const int8_t *shift, int32_t lo,
     int32_t hi, int8_t *y)
 {
-    int16_t *const x16 = ek_x16;
+    ek_fc_in_t *const x16 = ek_u;
     const int blocks = n_out & ~3;
     int o, i;
 #if EK_FC_DSP
     const int n4 = n_in & ~3;
     for (i = 0; i < n4; i += 4) {
-        x16[i] = x[i];
-        x16[i + 1] = x[i + 2];
-        x16[i + 2] = x[i + 1];
-        x16[i + 3] = x[i + 3];
+        x16[i] = (ek_fc_in_t)(x[i] + 128);
+        x16[i + 1] = (ek_fc_in_t)(x[i + 2] + 128);
+        x16[i + 2] = (ek_fc_in_t)(x[i + 1] + 128);
+        x16[i + 3] = (ek_fc_in_t)(x[i + 3] + 128);
     }
     for (; i < n_in; ++i) {
-        x16[i] = x[i];
+        x16[i] = (ek_fc_in_t)(x[i] + 128);
     }
     for (o = 0; o < blocks; o += 4) {
         const int8_t *r = w + (long)o * n_in;
@@ -183,7 +197,7 @@ void ek_fc(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias, int 
     }
 #else
     for (i = 0; i < n_in; ++i) {
-        x16[i] = x[i];
+        x16[i] = (ek_fc_in_t)(x[i] + 128);
     }
     for (o = 0; o < blocks; o += 4) {
         const int8_t *r0 = w + (long)o * n_in;
@@ -387,6 +401,19 @@ static int32_t ek_round_even(float v)
     } r;
     __asm__("vcvtr.s32.f32 %0, %1" : "=t"(r.f) : "t"(v));
     return r.i;
+}
+#elif defined(__SSE2__) && defined(__GNUC__)
+#include <xmmintrin.h> /* the compiler's own */
+/* x86-64: CVTSS2SI rounds by MXCSR's mode, round-to-nearest-even unless the program changed
+ * it; out-of-range values give INT32_MIN, so NaN is mapped to 0 first and large values
+ * clamped, as the portable version does. */
+static int32_t ek_round_even(float v)
+{
+    if (v != v) {
+        v = 0.0f;
+    }
+    v = v > 1e9f ? 1e9f : (v < -1e9f ? -1e9f : v);
+    return _mm_cvtss_si32(_mm_set_ss(v));
 }
 #else
 static int32_t ek_round_even(float v)
