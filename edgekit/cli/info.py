@@ -32,8 +32,19 @@ def inspect(artifact: str, as_json: bool) -> None:
 @click.argument("artifact", required=False, type=click.Path())
 @click.option("--target", help="A target from the catalog (see --list-targets).")
 @click.option("--list-targets", is_flag=True, help="List the known targets.")
+@click.option(
+    "--runtime",
+    help="Which of the target's runtimes the totals are for (cortex-m4: tflm, TensorFlow Lite "
+    "Micro with CMSIS-NN, or c, edgekit's generated C; default: the catalog's first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def estimate(artifact: str | None, target: str | None, list_targets: bool, as_json: bool) -> None:
+def estimate(
+    artifact: str | None,
+    target: str | None,
+    list_targets: bool,
+    runtime: str | None,
+    as_json: bool,
+) -> None:
     """Estimate MACs, RAM, flash and latency of a model on a microcontroller or board.
 
     Computed from the model file and the target catalog (every number in it names its
@@ -43,6 +54,7 @@ def estimate(artifact: str | None, target: str | None, list_targets: bool, as_js
     \b
     Examples:
       edgekit estimate model.int8.tflite --target cortex-m7
+      edgekit estimate model.int8.tflite --target cortex-m4 --runtime c
       edgekit estimate --list-targets
     """
     import json
@@ -66,7 +78,7 @@ def estimate(artifact: str | None, target: str | None, list_targets: bool, as_js
     if target is None:
         names = ", ".join(t.name for t in catalog_targets())
         raise EdgekitError(f"estimate needs --target NAME; choose from {names}")
-    result = estimate_api(artifact, target=target)
+    result = estimate_api(artifact, target=target, runtime=runtime)
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.text())
     if not result.fits:
         parts = [p for p, ok in (("RAM", result.fits_ram), ("flash", result.fits_flash)) if not ok]

@@ -37,18 +37,25 @@ from edgekit.estimate.onnx import estimate_onnx
 from edgekit.estimate.result import Estimate
 from edgekit.estimate.tflite import estimate_tflite
 
-ESTIMATORS: dict[str, Callable[[Path, Target], Estimate]] = {
+ESTIMATORS: dict[str, Callable[[Path, Target, str | None], Estimate]] = {
     ".tflite": estimate_tflite,
     ".onnx": estimate_onnx,
 }
 
 
 def estimate(
-    path: str | os.PathLike, *, target: str | Target, catalog: list[str | Path] | None = None
+    path: str | os.PathLike,
+    *,
+    target: str | Target,
+    catalog: list[str | Path] | None = None,
+    runtime: str | None = None,
 ) -> Estimate:
     """Estimate ``path`` (``.tflite`` or ``.onnx``) on ``target`` (a catalog name).
 
-    ``catalog`` adds target files to the built-in and user catalogs. Example:
+    ``catalog`` adds target files to the built-in and user catalogs. ``runtime`` picks which
+    of the target's runtimes the totals are for (``tflm``: TensorFlow Lite Micro with
+    CMSIS-NN, ``c``: edgekit's generated C; default: the first the catalog lists); the others
+    are estimated too (``Estimate.runtimes``). Example:
     ``estimate("model.int8.tflite", target="cortex-m4").latency_ms``.
     """
     path = Path(path)
@@ -65,4 +72,4 @@ def estimate(
             f"{path}: unknown model type {suffix or '(no suffix)'!r}; "
             "edgekit estimates .tflite and .onnx files"
         )
-    return estimator(path, target)
+    return estimator(path, target, runtime)

@@ -4,7 +4,15 @@ The built-in catalog is ``targets.toml`` beside this module. Users add or overri
 with the same layout in ``~/.config/edgekit/targets.toml`` (``$XDG_CONFIG_HOME`` is
 honoured) or in an ``edgekit.toml`` in the working directory; later files win, per target.
 Every number needs a source (``sources.<field>`` or a target-wide ``source``): a datasheet
-for what a vendor publishes, ``"assumption: ..."`` for a figure someone chose.
+for what a vendor publishes, ``"measured here: ..."`` for a figure fitted on edgekit's own
+measurements (``benchmarks/estimate_calibration.py``), ``"measured elsewhere: ..."`` for one
+from measurements this repository cannot repeat, ``"assumption: ..."`` for a figure someone
+chose.
+
+A target may describe the inference runtimes that run on it (``[targets.NAME.runtimes.RT]``,
+:class:`RuntimeModel`): a per-op instruction cost model fitted to emulated instruction counts,
+the runtime's own flash, and (TFLite Micro) the arena's overhead over the activations. Without one the
+estimate falls back to ``MACs x cycles_per_mac + ops x op_overhead_cycles``.
 """
 
 from __future__ import annotations
@@ -27,6 +35,91 @@ BUILTIN = Path(__file__).with_name("targets.toml")
 REQUIRED = ("clock_hz", "ram_bytes", "flash_bytes", "cycles_per_mac_int8", "cycles_per_mac_float")
 OPTIONAL = ("op_overhead_cycles",)
 NUMBERS = REQUIRED + OPTIONAL
+# a runtime's scalar fields; its [ops] and [arena_ops] tables are checked on their own
+RUNTIME_NUMBERS = ("flash_bytes", "op_overhead", "cycles_per_instruction", "arena_base",
+                   "arena_per_tensor", "arena_per_op", "arena_temp_base",
+                   "arena_temp_per_tensor")  # fmt: skip
+SOURCE_PREFIXES = ("datasheet:", "measured here:", "measured elsewhere:", "assumption:")
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Instructions of one op: ``base + per_mac x MACs + per_element x output elements``."""
+
+    base: float
+    per_mac: float
+    per_element: float
+
+    def instructions(self, macs: int, elements: int) -> float:
+        return self.base + self.per_mac * macs + self.per_element * elements
+
+
+@dataclass(frozen=True)
+class RuntimeModel:
+    """One inference runtime on a target: its per-op costs, flash and arena overhead.
+
+    ``ops`` is keyed ``OP.compute`` (``FULLY_CONNECTED.int8``), ``OP`` or ``*.compute`` /
+    ``*``, tried in that order; ``op_overhead`` is added per op (dispatch). ``arena_*`` model
+    TFLite Micro's arena (:func:`edgekit.estimate.costs.arena_bytes`): its persistent tail,
+    ``arena_base + arena_per_tensor x tensors + arena_per_op x ops`` plus, per op,
+    ``arena_ops[OP.compute] = [bytes, bytes per output element]`` (per-channel requantization
+    data), after a head that holds the activations or, while the allocator plans,
+    ``arena_temp_base + arena_temp_per_tensor x tensors`` of temporaries, whichever is larger.
+    A runtime without them (the generated C, whose buffers are static) allocates only the
+    activations.
+    """
+
+    name: str
+    description: str
+    flash_bytes: int
+    op_overhead: float
+    ops: dict[str, OpCost]
+    cycles_per_instruction: float = 1.0
+    arena_base: float | None = None
+    arena_per_tensor: float = 0.0
+    arena_per_op: float = 0.0
+    arena_ops: dict[str, tuple[float, float]] = field(default_factory=dict)
+    arena_temp_base: float = 0.0
+    arena_temp_per_tensor: float = 0.0
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def cost(self, op: str, compute: str) -> tuple[OpCost | None, str]:
+        """The cost entry of ``op`` computing in ``compute``, and its key (None, "": free)."""
+        for key in (f"{op}.{compute}", op, f"*.{compute}", "*"):
+            if key in self.ops:
+                return self.ops[key], key
+        return None, ""
+
+    @property
+    def models_arena(self) -> bool:
+        return self.arena_base is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "flash_bytes": self.flash_bytes,
+            "op_overhead": _number(self.op_overhead),
+            "cycles_per_instruction": _number(self.cycles_per_instruction),
+            **(
+                {
+                    "arena_base": _number(self.arena_base),
+                    "arena_per_tensor": _number(self.arena_per_tensor),
+                    "arena_per_op": _number(self.arena_per_op),
+                    "arena_temp_base": _number(self.arena_temp_base),
+                    "arena_temp_per_tensor": _number(self.arena_temp_per_tensor),
+                    "arena_ops": {
+                        k: [_number(v[0]), _number(v[1])] for k, v in self.arena_ops.items()
+                    },
+                }
+                if self.arena_base is not None
+                else {}
+            ),
+            "ops": {
+                k: [_number(c.base), _number(c.per_mac), _number(c.per_element)]
+                for k, c in self.ops.items()
+            },
+            "sources": dict(self.sources),
+        }
 
 
 @dataclass(frozen=True)
@@ -43,6 +136,7 @@ class Target:
     op_overhead_cycles: float = 0.0
     sources: dict[str, str] = field(default_factory=dict)
     origin: str = "built-in"
+    runtimes: dict[str, RuntimeModel] = field(default_factory=dict)
 
     def cycles_per_mac(self, compute: str) -> float:
         """Cycles per MAC for ``compute`` (``int8``, ``int16`` or ``float32``)."""
@@ -53,6 +147,17 @@ class Target:
         """The numbers whose source is an assumption rather than a datasheet."""
         return {k: v for k, v in self.sources.items() if v.lower().startswith("assumption")}
 
+    def runtime(self, name: str | None) -> RuntimeModel | None:
+        """The runtime model ``name`` (None: the first listed; None if the target has none)."""
+        if name is None:
+            return next(iter(self.runtimes.values()), None)
+        if name not in self.runtimes:
+            choices = ", ".join(self.runtimes) or "none: it has no runtime cost model"
+            raise EdgekitError(
+                f"target {self.name!r} has no runtime {name!r}; choose from {choices}"
+            )
+        return self.runtimes[name]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -60,6 +165,7 @@ class Target:
             **{k: _number(getattr(self, k)) for k in NUMBERS},
             "sources": dict(self.sources),
             "origin": self.origin,
+            "runtimes": {k: rt.to_json() for k, rt in self.runtimes.items()},
         }
 
 
@@ -133,11 +239,11 @@ def _target(path: Path, name: str, entry: Any, origin: str) -> Target:
     where = f"{path}: target {name!r}"
     if not isinstance(entry, dict):
         raise EdgekitError(f"{where} must be a table")
-    unknown = set(entry) - {*NUMBERS, "description", "source", "sources"}
+    unknown = set(entry) - {*NUMBERS, "description", "source", "sources", "runtimes"}
     if unknown:
         raise EdgekitError(
             f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
-            f"fields are {', '.join(NUMBERS)}, description, source, sources"
+            f"fields are {', '.join(NUMBERS)}, description, source, sources, runtimes"
         )
     values: dict[str, float] = {}
     for key in NUMBERS:
@@ -177,4 +283,93 @@ def _target(path: Path, name: str, entry: Any, origin: str) -> Target:
         op_overhead_cycles=float(values.get("op_overhead_cycles", 0.0)),
         sources=resolved,
         origin=origin,
+        runtimes=_runtimes(where, entry.get("runtimes", {})),
+    )
+
+
+def _check_number(where: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise EdgekitError(f"{where}: {key} must be a non-negative number, got {value!r}")
+    if not math.isfinite(value):
+        raise EdgekitError(f"{where}: {key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _runtimes(where: str, section: Any) -> dict[str, RuntimeModel]:
+    if not isinstance(section, dict):
+        raise EdgekitError(f"{where}: runtimes must be a table of [runtimes.NAME] tables")
+    return {name: _runtime(f"{where} runtime {name!r}", name, e) for name, e in section.items()}
+
+
+def _runtime(where: str, name: str, entry: Any) -> RuntimeModel:
+    if not isinstance(entry, dict):
+        raise EdgekitError(f"{where} must be a table")
+    allowed = {*RUNTIME_NUMBERS, "description", "source", "sources", "ops", "arena_ops"}
+    unknown = set(entry) - allowed
+    if unknown:
+        raise EdgekitError(
+            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+            f"fields are {', '.join(sorted(allowed))}"
+        )
+    for key in ("flash_bytes", "op_overhead"):
+        if key not in entry:
+            raise EdgekitError(f"{where} lacks {key}")
+    values = {k: _check_number(where, k, entry[k]) for k in RUNTIME_NUMBERS if k in entry}
+    ops: dict[str, OpCost] = {}
+    raw_ops = entry.get("ops", {})
+    if not isinstance(raw_ops, dict):
+        raise EdgekitError(f"{where}: ops must be a table of OP = [base, per_mac, per_element]")
+    for key, cost in raw_ops.items():
+        if not isinstance(cost, list) or len(cost) != 3:
+            raise EdgekitError(
+                f"{where}: ops.{key} must be [base, per_mac, per_element], got {cost!r}"
+            )
+        ops[key] = OpCost(*(_check_number(where, f"ops.{key}", c) for c in cost))
+    raw_arena = entry.get("arena_ops", {})
+    if not isinstance(raw_arena, dict):
+        raise EdgekitError(f"{where}: arena_ops must be a table of OP = [bytes, per_element]")
+    arena_ops: dict[str, tuple[float, float]] = {}
+    for key, pair in raw_arena.items():
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise EdgekitError(
+                f"{where}: arena_ops.{key} must be [bytes, per_element], got {pair!r}"
+            )
+        arena_ops[key] = (
+            _check_number(where, f"arena_ops.{key}", pair[0]),
+            _check_number(where, f"arena_ops.{key}", pair[1]),
+        )
+    sources = entry.get("sources", {})
+    if not isinstance(sources, dict):
+        raise EdgekitError(f"{where}: sources must be a table of strings")
+    default = entry.get("source")
+    resolved: dict[str, str] = {}
+    keys = [*values, *(f"ops.{k}" for k in ops), *(f"arena_ops.{k}" for k in arena_ops)]
+    for key in keys:
+        short = key.split(".", 1)[1] if key.startswith(("ops.", "arena_ops.")) else key
+        text = sources.get(key, sources.get(short, default))
+        if not isinstance(text, str) or not text.strip():
+            raise EdgekitError(
+                f'{where}: {key} has no source; add sources."{key}" = "measured here: ..." '
+                '"datasheet: ..." or "assumption: ..." (every number says where it comes from)'
+            )
+        if not text.strip().lower().startswith(SOURCE_PREFIXES):
+            raise EdgekitError(
+                f"{where}: the source of {key} must start with one of "
+                f"{', '.join(SOURCE_PREFIXES)} (what kind of figure it is), got {text.strip()!r}"
+            )
+        resolved[key] = text.strip()
+    return RuntimeModel(
+        name=name,
+        description=str(entry.get("description", name)),
+        flash_bytes=int(values["flash_bytes"]),
+        op_overhead=values["op_overhead"],
+        ops=ops,
+        cycles_per_instruction=values.get("cycles_per_instruction", 1.0),
+        arena_base=values.get("arena_base"),
+        arena_per_tensor=values.get("arena_per_tensor", 0.0),
+        arena_per_op=values.get("arena_per_op", 0.0),
+        arena_ops=arena_ops,
+        arena_temp_base=values.get("arena_temp_base", 0.0),
+        arena_temp_per_tensor=values.get("arena_temp_per_tensor", 0.0),
+        sources=resolved,
     )

@@ -20,8 +20,14 @@ from edgekit.formats.onnx_layers import inspect_onnx
 from edgekit.formats.sizes import artifact_bytes
 
 
-def estimate_onnx(path: Path, target: Target) -> Estimate:
-    """Estimate an ``.onnx`` file on ``target``."""
+def estimate_onnx(path: Path, target: Target, runtime: str | None = None) -> Estimate:
+    """Estimate an ``.onnx`` file on ``target``.
+
+    The target's runtime cost models price TFLite ops, not ONNX ones: latency here is the
+    catalog's ``MACs x cycles_per_mac + ops x op_overhead_cycles`` and the arena the
+    activations alone. ``runtime`` must still name one of the target's runtimes, if given.
+    """
+    target.runtime(runtime)
     try:
         parts = inspect_onnx(path)
     except EdgekitError:
@@ -68,9 +74,15 @@ def estimate_onnx(path: Path, target: Target) -> Estimate:
         layers=layers,
         flash_bytes=artifact_bytes(path),  # with its external data files
         arena_bytes=greedy_plan(buffers),
+        activation_bytes=greedy_plan(buffers),
         peak_activation_bytes=peak_live(buffers),
         scratch_bytes=0,
         ops=len(parts["ops"]),
-        notes=[f"ONNX quantization: {scheme}"],
+        notes=[
+            f"ONNX quantization: {scheme}",
+            "no runtime cost model for ONNX: latency from cycles per MAC, RAM the activations only",
+        ]
+        if target.runtimes
+        else [f"ONNX quantization: {scheme}"],
         ram_method="approximated from the dense layers' input and output widths (ONNX)",
     )

@@ -2,7 +2,9 @@
 
 Every non-constant tensor lives from the op that writes it to the last op that reads it, in
 execution order; the hybrid int8 kernels' temporaries live for their op only. The arena is
-planned like TFLite Micro's greedy planner (:mod:`edgekit.formats.arena`).
+planned like TFLite Micro's greedy planner (:mod:`edgekit.formats.arena`). On a target with
+runtime cost models (:mod:`edgekit.estimate.costs`) every op is priced in instructions per
+runtime, and TFLite Micro's arena adds its persistent overhead to that plan.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import math
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
+from edgekit.estimate import costs
 from edgekit.estimate.catalog import Target
-from edgekit.estimate.result import Estimate, LayerEstimate, overall_compute
+from edgekit.estimate.result import Estimate, LayerEstimate, RuntimeEstimate, overall_compute
 from edgekit.formats.arena import ALIGNMENT, Buffer, greedy_plan, peak_live
 from edgekit.formats.tflite_graph import Op, Tensor, TFLiteGraph, read_tflite
 
@@ -20,8 +23,10 @@ MAC_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "DEPTHWISE_CONV_2D")
 ELEMENTWISE_WITH_CONSTANTS = ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "PRELU")
 
 
-def estimate_tflite(path: Path, target: Target) -> Estimate:
-    """Estimate a ``.tflite`` file on ``target``."""
+def estimate_tflite(path: Path, target: Target, runtime: str | None = None) -> Estimate:
+    """Estimate a ``.tflite`` file on ``target`` (``runtime``: one of its runtimes, or the
+    first)."""
+    primary = target.runtime(runtime)
     g = read_tflite(path)  # checked: every size fits in 64 bits and in memory
     for i in (*g.inputs, *g.outputs):
         t = g.tensors[i]
@@ -34,6 +39,8 @@ def estimate_tflite(path: Path, target: Target) -> Estimate:
     notes: list[str] = []
     layers: list[LayerEstimate] = []
     scratch: list[Buffer] = []
+    work: list[costs.OpWork] = []
+    totals: dict[str, float] = {}  # instructions per runtime, unrounded
     for op in g.ops:
         out = g.tensors[op.outputs[0]] if op.outputs else None
         macs, params, compute = _op_cost(g, op, producers)
@@ -49,6 +56,12 @@ def estimate_tflite(path: Path, target: Target) -> Estimate:
         if op.name == "DEQUANTIZE" and all(g.tensors[i].is_constant for i in op.inputs):
             _note(notes, "float16 weights are expanded to float32 in RAM once, at load time")
         cpm = target.cycles_per_mac(compute) if macs else 0.0
+        kind = compute if macs else costs.compute_of(out.dtype if out is not None else "-")
+        w = costs.OpWork(op.name, kind, macs, out.size if out is not None else 0)
+        work.append(w)
+        per_runtime = {name: costs.instructions(rt, w) for name, rt in target.runtimes.items()}
+        for name, value in per_runtime.items():
+            totals[name] = totals.get(name, 0.0) + value
         layers.append(
             LayerEstimate(
                 index=op.index,
@@ -58,11 +71,33 @@ def estimate_tflite(path: Path, target: Target) -> Estimate:
                 compute=compute if macs else "-",
                 macs=macs,
                 params=params,
-                cycles=macs * cpm,
+                cycles=(
+                    per_runtime[primary.name] * primary.cycles_per_instruction
+                    if primary is not None
+                    else macs * cpm
+                ),
+                instructions={k: round(v) for k, v in per_runtime.items()},
             )
         )
     activations = _lifetimes(g)
     arena = greedy_plan(activations + scratch)
+    io = [  # the runtime's conversion of the model's input and output (the C takes floats)
+        costs.OpWork(kind, costs.compute_of(g.tensors[i].dtype), 0, g.tensors[i].size, real=False)
+        for kind, ids in (("INPUT", g.inputs), ("OUTPUT", g.outputs))
+        for i in ids
+    ]
+    runtimes = [
+        RuntimeEstimate(
+            name=name,
+            description=rt.description,
+            instructions=totals.get(name, 0.0) + sum(costs.instructions(rt, w) for w in io),
+            cycles_per_instruction=rt.cycles_per_instruction,
+            flash_bytes=rt.flash_bytes,
+            arena_bytes=costs.arena_bytes(rt, activations=arena, tensors=len(g.tensors), ops=work),
+            models_arena=rt.models_arena,
+        )
+        for name, rt in target.runtimes.items()
+    ]
     if arena <= 0 or any(la.macs < 0 or la.params < 0 for la in layers):
         raise EdgekitError(f"{path}: cannot estimate: its tensors declare no memory to plan")
     if any(t.dynamic_batch for t in g.tensors if t.index in g.inputs):
@@ -74,11 +109,18 @@ def estimate_tflite(path: Path, target: Target) -> Estimate:
         compute=overall_compute({la.compute for la in layers if la.macs}),
         layers=layers,
         flash_bytes=g.bytes,
-        arena_bytes=arena,
+        activation_bytes=arena,
+        arena_bytes=next(
+            (r.arena_bytes for r in runtimes if primary and r.name == primary.name), arena
+        ),
         peak_activation_bytes=peak_live(activations),
         scratch_bytes=sum(b.size for b in scratch),
         ops=len(g.ops),
+        tensors=len(g.tensors),
         notes=notes,
+        runtimes=runtimes,
+        runtime=primary.name if primary is not None else None,
+        work=work + io,
         ram_method=(
             f"planned from {len(activations) + len(scratch)} buffer lifetimes in execution order, "
             f"{ALIGNMENT}-byte aligned"

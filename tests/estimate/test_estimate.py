@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -43,9 +44,20 @@ def test_int8_arena_from_tensor_lifetimes(mnist_models):
     # At the RESHAPE, the 784-byte input, the 784-byte flattened copy and the 8-byte int32
     # shape are alive together: 1576 bytes, the peak; the greedy plan reaches it.
     assert e.peak_activation_bytes == 784 + 784 + 8
-    assert e.arena_bytes == 1576
+    assert e.activation_bytes == 1576
     assert e.scratch_bytes == 0
     assert e.fits_ram and e.fits_flash
+    # TFLite Micro's arena: a head (the plan, or the planner's temporaries if larger) and a
+    # persistent tail (the catalog's fit)
+    tflm = get_target("cortex-m4").runtimes["tflm"]
+    assert e.runtime == "tflm" and e.tensors == 15
+    tail = (tflm.arena_base + 15 * tflm.arena_per_tensor + 7 * tflm.arena_per_op
+            + 2 * tflm.arena_ops["FULLY_CONNECTED.int8"][0]
+            + (128 + 10) * tflm.arena_ops["FULLY_CONNECTED.int8"][1])  # fmt: skip
+    head = max(1576, tflm.arena_temp_base + 15 * tflm.arena_temp_per_tensor)
+    assert e.arena_bytes == -(-math.ceil(head + tail) // 16) * 16
+    # the generated C's buffers are static: it needs the activations alone
+    assert estimate(mnist_models["int8"], target="cortex-m4", runtime="c").arena_bytes == 1576
 
 
 def test_float_arena_is_four_bytes_per_value(mnist_models):
@@ -63,13 +75,34 @@ def test_dynamic_range_counts_the_hybrid_scratch(mnist_models):
 
 
 def test_latency_is_macs_times_cycles_plus_op_overhead(mnist_models):
+    """Without a runtime cost model (cortex-m7), the catalog's MAC and op figures."""
+    e = estimate(mnist_models["int8"], target="cortex-m7")
+    t = get_target("cortex-m7")
+    assert (t.clock_hz, t.cycles_per_mac_int8, t.op_overhead_cycles) == (216e6, 0.6, 2000.0)
+    assert e.ops == 7 and e.runtime is None
+    assert e.latency_ms == pytest.approx((MNIST_MACS * 0.6 + 7 * 2000) / 216e6 * 1e3)
+    f = estimate(mnist_models["float32"], target="cortex-m7")
+    assert f.latency_ms == pytest.approx((MNIST_MACS * 1.5 + 7 * 2000) / 216e6 * 1e3)
+    assert f.total_flash_bytes == f.flash_bytes  # model only
+    assert "flash (model only, no runtime)" in f.text()
+
+
+def test_latency_on_the_m4_is_the_runtimes_per_op_instructions(mnist_models):
     e = estimate(mnist_models["int8"], target="cortex-m4")
-    t = get_target("cortex-m4")
-    assert (t.clock_hz, t.cycles_per_mac_int8, t.op_overhead_cycles) == (64e6, 1.0, 2000.0)
-    assert e.ops == 7
-    assert e.latency_ms == pytest.approx((MNIST_MACS * 1.0 + 7 * 2000) / 64e6 * 1e3)
-    f = estimate(mnist_models["float32"], target="cortex-m4")
-    assert f.latency_ms == pytest.approx((MNIST_MACS * 4.0 + 7 * 2000) / 64e6 * 1e3)
+    tflm = get_target("cortex-m4").runtimes["tflm"]
+    fc = tflm.ops["FULLY_CONNECTED.int8"]
+    softmax = tflm.ops["SOFTMAX.int8"]
+    # 7 ops dispatched; the two FULLY_CONNECTED layers and the SOFTMAX priced per MAC and
+    # per output; the RESHAPE per element; SHAPE, STRIDED_SLICE, PACK (int32) dispatch only
+    expected = (7 * tflm.op_overhead + fc.per_mac * MNIST_MACS + fc.per_element * (128 + 10)
+                + softmax.per_element * 10 + tflm.ops["RESHAPE"].per_element * 784)  # fmt: skip
+    assert e.cycles == pytest.approx(expected)
+    assert e.latency_ms == pytest.approx(expected / 64e6 * 1e3)
+    c = estimate(mnist_models["int8"], target="cortex-m4", runtime="c")
+    assert c.runtime == "c" and c.cycles != e.cycles
+    assert [r.name for r in e.runtimes] == ["tflm", "c"]
+    with pytest.raises(EdgekitError, match="has no runtime 'nope'; choose from tflm, c"):
+        estimate(mnist_models["int8"], target="cortex-m4", runtime="nope")
 
 
 def test_arena_planner_reuses_memory_of_dead_tensors():
@@ -88,6 +121,16 @@ def test_catalog_has_every_number_sourced():
             source = t.sources[key]
             assert source.startswith(("datasheet:", "assumption:")), (t.name, key)
         assert t.sources["cycles_per_mac_int8"].startswith("assumption:")
+        for rt in t.runtimes.values():
+            keys = ["flash_bytes", "op_overhead", *(f"ops.{k}" for k in rt.ops)]
+            for key in keys:
+                assert rt.sources[key].startswith(
+                    ("measured here:", "measured elsewhere:", "datasheet:", "assumption:")
+                ), (t.name, rt.name, key)
+    m4 = targets["cortex-m4"].runtimes
+    assert m4["tflm"].sources["arena_base"].startswith("measured here:")
+    assert m4["tflm"].sources["ops.FULLY_CONNECTED.int8"].startswith("measured elsewhere:")
+    assert m4["c"].sources["ops.FULLY_CONNECTED.int8"].startswith("measured here:")
 
 
 def test_user_catalog_adds_and_overrides_targets(tmp_path, mnist_models):
@@ -122,6 +165,35 @@ def test_a_number_without_source_is_refused(tmp_path):
         'sources.ram_bytes = "datasheet ..." or "assumption: ..." '
         "(every number says where it comes from)"
     )
+
+
+USER_RUNTIME = (
+    "[targets.tiny]\nclock_hz = 1e6\nram_bytes = 65536\nflash_bytes = 1048576\n"
+    "cycles_per_mac_int8 = 1\ncycles_per_mac_float = 1\nsource = 'assumption: test'\n"
+    "[targets.tiny.runtimes.rt]\nflash_bytes = 1000\nop_overhead = 10\narena_base = 100\n"
+    "arena_temp_base = 4000\nsource = '{source}'\n"
+    "[targets.tiny.runtimes.rt.ops]\n'FULLY_CONNECTED.int8' = [5, 2, 1]\n"
+)
+
+
+def test_a_user_runtime_prices_ops_and_sizes_the_arena(tmp_path, mnist_models):
+    (tmp_path / "edgekit.toml").write_text(
+        USER_RUNTIME.format(source="measured here: a test"), encoding="utf-8"
+    )
+    e = estimate(mnist_models["int8"], target="tiny")
+    assert e.runtime == "rt" and e.total_flash_bytes == e.flash_bytes + 1000
+    # 7 ops dispatched; the two FULLY_CONNECTED layers per call, MAC and output
+    assert e.cycles == 7 * 10 + 2 * 5 + 2 * MNIST_MACS + (128 + 10)
+    # the head: the planner's temporaries (4,000 B) exceed the 1,576 B of activations
+    assert e.activation_bytes == 1576 and e.arena_bytes == 4112
+
+
+def test_a_runtime_source_must_say_what_kind_of_figure_it_is(tmp_path):
+    (tmp_path / "edgekit.toml").write_text(
+        USER_RUNTIME.format(source="fitted somewhere"), encoding="utf-8"
+    )
+    with pytest.raises(EdgekitError, match="must start with one of datasheet:, measured here:"):
+        load_catalog()
 
 
 def test_cli_text_says_it_is_an_estimate(mnist_models):

@@ -1,0 +1,69 @@
+"""Per-op instruction costs and TFLite Micro's arena on a target's runtimes.
+
+A target's runtimes (:class:`edgekit.estimate.catalog.RuntimeModel`) price each op as
+``base + per_mac x MACs + per_element x output elements`` instructions, plus a per-op
+dispatch overhead, and TFLite Micro's arena as its head (the activation plan, or the
+allocator's temporaries while it plans, whichever is larger) plus its persistent tail
+(``arena_base + arena_per_tensor x tensors + arena_per_op x ops`` plus op-specific buffers). The figures are fitted in ``benchmarks/estimate_calibration.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from edgekit.estimate.catalog import RuntimeModel
+from edgekit.formats.arena import ALIGNMENT
+
+
+@dataclass(frozen=True)
+class OpWork:
+    """What one op does, for pricing: its type, what it computes in, MACs, output elements."""
+
+    op: str
+    compute: str
+    macs: int
+    elements: int
+    real: bool = True  # False: the model's INPUT / OUTPUT conversion, no dispatch overhead
+
+
+def instructions(runtime: RuntimeModel, work: OpWork) -> float:
+    """Instructions ``runtime`` executes for one op (its dispatch overhead included)."""
+    cost, _ = runtime.cost(work.op, work.compute)
+    if not work.real:  # only an exact INPUT.* / OUTPUT.* entry prices these
+        cost = runtime.ops.get(f"{work.op}.{work.compute}")
+    body = cost.instructions(work.macs, work.elements) if cost is not None else 0.0
+    return (runtime.op_overhead if work.real else 0.0) + body
+
+
+def arena_bytes(runtime: RuntimeModel, *, activations: int, tensors: int, ops: list[OpWork]) -> int:
+    """The arena to allocate, 16-byte aligned: its head, the larger of ``activations`` and the
+    allocator's temporaries while it plans (``arena_temp_base + arena_temp_per_tensor x
+    tensors``), plus the persistent tail (``arena_base + arena_per_tensor x tensors +
+    arena_per_op x ops`` and ``arena_ops``).
+
+    A runtime that does not model an arena (its buffers are static) needs ``activations``.
+    """
+    if runtime.arena_base is None:
+        return activations
+    real = [w for w in ops if w.real]
+    tail = (
+        runtime.arena_base + runtime.arena_per_tensor * tensors + runtime.arena_per_op * len(real)
+    )
+    for w in real:
+        base, per_element = runtime.arena_ops.get(
+            f"{w.op}.{w.compute}", runtime.arena_ops.get(w.op, (0.0, 0.0))
+        )
+        tail += base + per_element * w.elements
+    head = max(
+        float(activations), runtime.arena_temp_base + runtime.arena_temp_per_tensor * tensors
+    )
+    total = math.ceil(head + tail)
+    return -(-total // ALIGNMENT) * ALIGNMENT
+
+
+def compute_of(dtype: str) -> str:
+    """What an op without MACs computes in, from its output's type."""
+    return {"uint8": "int8", "int8": "int8", "int16": "int16", "float16": "float32"}.get(
+        dtype, dtype
+    )
