@@ -172,23 +172,56 @@ def section_c(d: dict) -> str:
         md(
             [
                 "model",
-                "C int8 p50",
+                "C int8 p50, gcc -O2",
+                "C int8 p50, gcc -O3 -march=native",
                 "TFLite int8 p50 (default, XNNPACK)",
                 "TFLite builtin kernels p50",
-                "C / TFLite",
+                "C -O2 / TFLite",
+                "C native / TFLite",
             ],
             [
                 [
                     name,
                     f"{m['c']['p50_us']:.2f} us",
+                    f"{m['c_native']['p50_us']:.2f} us" if "c_native" in m else "-",
                     f"{m['tflite']['p50_us']:.2f} us",
                     f"{m['builtin']['p50_us']:.2f} us",
                     f"{m['c_over_tflite']:.2f}",
+                    f"{m['c_native_over_tflite']:.2f}" if "c_native" in m else "-",
                 ]
                 for name, m in d["models"].items()
             ],
         )
-        + f"\n\nbatch {d['batch']}, gcc -O2, {d['rounds']} rounds"
+        + f"\n\nbatch {d['batch']}, {d['rounds']} rounds, CPU: {d['environment']['cpu']}"
+        + (f" ({', '.join(d['cpu_flags'])})" if d.get("cpu_flags") else "")
+    )
+
+
+def section_truth(d: dict) -> str:
+    labels = d["runtimes"]
+
+    def equal(row: dict, key: str) -> str:
+        v = row["vs"].get(key, {})
+        if "exact" not in v:
+            return "-"
+        return f"{v['exact']:,} ({v['max_lsb']} LSB)" if v["max_lsb"] else f"{v['exact']:,}"
+
+    rows = [
+        [r["model"], r["rounding"], f"{r['outputs']:,}", *(equal(r, k) for k in labels)]
+        for r in d["rows"]
+    ]
+    head = [
+        "model",
+        "--c-rounding",
+        "int8 outputs",
+        *(f"= {v} (max diff)" for v in labels.values()),
+    ]
+    return (
+        md(head, rows)
+        + f"\n\nOutputs of the int8 C identical to each runtime on the whole test set, from"
+        " `manifest.json`'s `c_source.validation.vs`; in brackets the largest difference where"
+        f" any. Seed {d['seed']}, {d['epochs']} epochs ({d['mnist_epochs']} for MNIST),"
+        f" {len(d['rows'])} exports in {d['seconds']:.0f} s."
     )
 
 
@@ -248,6 +281,12 @@ SECTIONS = [
     ("cli_startup", "6. CLI cold start", "cli_startup.py", section_cli),
     ("install_footprint", "7. Install footprint", "install_footprint.py", section_footprint),
     ("c_vs_tflite", "Generated C vs TFLite (int8, batch 1)", "c_vs_tflite.py", section_c),
+    (
+        "c_truth_table",
+        "The int8 C's truth table: identical to TFLM, LiteRT builtin, XNNPACK",
+        "c_truth_table.py",
+        section_truth,
+    ),
     ("remote_overhead", "Remote bench over loopback SSH", "remote_overhead.py", section_remote),
     (
         "integer_accuracy",
