@@ -257,14 +257,9 @@ def op_work(exports: dict[str, Path]) -> dict:
 
 def priced(work: dict, runtime) -> tuple[float, int]:
     """(instructions, arena bytes) of one recorded model variant on ``runtime``."""
-    from edgekit.estimate.costs import OpWork, arena_bytes, instructions
+    from edgekit.estimate.costs import price_recorded
 
-    ops = [OpWork(**w) for w in work["ops"]]
-    total = sum(instructions(runtime, w) for w in ops)
-    arena = arena_bytes(
-        runtime, activations=work["activation_bytes"], tensors=work["tensors"], ops=ops
-    )
-    return total, arena
+    return price_recorded(work, runtime)
 
 
 # ---------------------------------------------------------------------------------------- fit

@@ -10,7 +10,9 @@ allocator's temporaries while it plans, whichever is larger) plus its persistent
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from edgekit.estimate.catalog import RuntimeModel
 from edgekit.formats.arena import ALIGNMENT
@@ -60,6 +62,18 @@ def arena_bytes(runtime: RuntimeModel, *, activations: int, tensors: int, ops: l
     )
     total = math.ceil(head + tail)
     return -(-total // ALIGNMENT) * ALIGNMENT
+
+
+def price_recorded(work: Mapping[str, Any], runtime: RuntimeModel) -> tuple[float, int]:
+    """(instructions, arena bytes) of one recorded model variant on ``runtime``: ``work`` as
+    ``benchmarks/results/estimate_calibration.json`` records it (``activation_bytes``,
+    ``tensors`` and ``ops``, each op's :class:`OpWork` fields)."""
+    ops = [OpWork(**w) for w in work["ops"]]
+    total = sum(instructions(runtime, w) for w in ops)
+    arena = arena_bytes(
+        runtime, activations=work["activation_bytes"], tensors=work["tensors"], ops=ops
+    )
+    return total, arena
 
 
 def compute_of(dtype: str) -> str:

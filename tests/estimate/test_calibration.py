@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgekit.estimate.costs import price_recorded
 from tests.conftest import chdir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,17 +45,6 @@ def _runtimes():
     from edgekit.estimate import get_target
 
     return get_target("cortex-m4").runtimes
-
-
-def _priced(work: dict, runtime) -> tuple[float, int]:
-    from edgekit.estimate.costs import OpWork, arena_bytes, instructions
-
-    ops = [OpWork(**w) for w in work["ops"]]
-    total = sum(instructions(runtime, w) for w in ops)
-    arena = arena_bytes(
-        runtime, activations=work["activation_bytes"], tensors=work["tensors"], ops=ops
-    )
-    return total, arena
 
 
 def test_the_recording_covers_digits_and_mnist_int8_and_float32():
@@ -85,7 +75,7 @@ def test_recorded_arenas_let_tflm_allocate_and_are_within_bound():
     tflm = _runtimes()["tflm"]
     for name, row in _recorded()["models"].items():
         for v in VARIANTS:
-            _, arena = _priced(row["work"][v], tflm)
+            _, arena = price_recorded(row["work"][v], tflm)
             measured = row["measured"][f"arena_{v}"]
             assert measured <= arena <= BOUND * measured, (name, v, arena, measured)
 
@@ -94,7 +84,7 @@ def test_recorded_c_instructions_are_within_bound():
     c = _runtimes()["c"]
     for name, row in _recorded()["models"].items():
         for v in VARIANTS:
-            estimated, _ = _priced(row["work"][v], c)
+            estimated, _ = price_recorded(row["work"][v], c)
             measured = row["measured"][f"instructions_c_{v}"]
             assert 1 / BOUND <= estimated / measured <= BOUND, (name, v, estimated, measured)
 
@@ -109,7 +99,7 @@ def test_tflm_instructions_are_within_bound_of_the_anchor_counts():
         "mnist 784-128-10", "mnist 784-64-32-10", "digits 64-64-10"
     }  # fmt: skip
     for name, anchor in recorded["tflm_anchors"].items():
-        estimated, _ = _priced(recorded["models"][name]["work"]["int8"], tflm)
+        estimated, _ = price_recorded(recorded["models"][name]["work"]["int8"], tflm)
         assert 1 / BOUND <= estimated / anchor <= BOUND, (name, estimated, anchor)
 
 
