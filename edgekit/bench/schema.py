@@ -24,10 +24,11 @@ BENCH_SCHEMA = "edgekit.bench/1"
 STATUSES = ("ok", "error", "skipped")
 _NUMBERS = ("size_bytes", "init_ms", "first_ms", "throughput_per_s", "peak_rss_mb",
             "max_abs_diff", "accuracy_drop", "runs", "arena_bytes",
-            "instructions_per_inference", "clock_hz")  # fmt: skip
+            "instructions_per_inference", "cycles_per_inference", "clock_hz")  # fmt: skip
 # Fields only some runtimes and devices measure: in a row's JSON only when set.
-OPTIONAL_FIELDS = ("arena_bytes", "instructions_per_inference", "instructions", "emulated",
-                   "clock_hz", "latency_source")  # fmt: skip
+OPTIONAL_FIELDS = ("arena_bytes", "instructions_per_inference", "instructions",
+                   "cycles_per_inference", "cycles", "cycles_source", "emulated", "clock_hz",
+                   "latency_source")  # fmt: skip
 _LATENCY_METRICS = ("min_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 MAX_TAIL_RATIO = 2.0  # p95 / p50 above this: unstable
 MAX_CV = 0.5  # std / mean above this: unstable
@@ -73,6 +74,11 @@ class BenchRow:
     # fields are derived at (emulated: true)
     instructions_per_inference: int | None = None
     instructions: dict[str, float] | None = None
+    # the same traced inferences in Cortex-M4 cycles, from the processor manual's instruction
+    # timings (an estimate from an exact trace: zero wait states; cycles_source says how)
+    cycles_per_inference: int | None = None
+    cycles: dict[str, float] | None = None
+    cycles_source: str | None = None
     emulated: bool | None = None
     clock_hz: int | None = None
     # where latency_ms comes from when it is not a measurement on the row's device:
@@ -137,7 +143,7 @@ class BenchRow:
                 not isinstance(obj[key], int) or isinstance(obj[key], bool) or obj[key] < 1
             ):
                 raise EdgekitError(f"{where}: {key!r} must be an integer >= 1")
-        for key in ("latency_ms", "metrics", "instructions"):
+        for key in ("latency_ms", "metrics", "instructions", "cycles"):
             value = obj.get(key)
             if value is not None and (
                 not isinstance(value, dict) or not all(_finite(v) for v in value.values())
@@ -153,7 +159,7 @@ class BenchRow:
         if obj.get("emulated") is not None and not isinstance(obj["emulated"], bool):
             raise EdgekitError(f"{where}: 'emulated' must be true or false")
         for key in ("artifact", "format", "variant", "runtime", "device", "status", "error",
-                    "latency_source"):  # fmt: skip
+                    "latency_source", "cycles_source"):  # fmt: skip
             if obj.get(key) is not None and not isinstance(obj[key], str):
                 raise EdgekitError(f"{where}: {key!r} must be a string")
         names = {f.name for f in fields(cls)}

@@ -179,6 +179,8 @@ def bench(
             what += " (host)"
         if row.ok and row.emulated:
             what += f" (emulated), {row.instructions_per_inference:,} instructions/inference"
+            if row.cycles_per_inference:
+                what += f", ~{row.cycles_per_inference:,} cycles (TRM timings)"
         if row.ok and row.arena_bytes is not None:
             what += f", arena {row.arena_bytes:,} B"
         click.echo(

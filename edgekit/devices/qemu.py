@@ -14,8 +14,9 @@ between two marks are the instructions that one inference executed (the call inc
 pair of marks with nothing between them, counted once, is subtracted. Tracing is slow (about
 10^5 instructions a second), so only the first :data:`TRACE_SAMPLES` samples are traced; the
 counts depend a little on the input (branches in clamping and softmax), so each traced sample
-has its own count. These are instructions, not cycles: QEMU does not model the pipeline,
-flash wait states or the memory system.
+has its own count. QEMU does not model the pipeline, flash wait states or the memory
+system; the same trace is also priced in cycles with the Cortex-M4 manual's instruction
+timings (:mod:`edgekit.devices.m4_timing`: an estimate from an exact trace, zero wait states).
 
 Nothing here imports numpy at module level.
 """
@@ -33,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgekit.devices.m4_timing import CycleCounter, disassemble
 from edgekit.errors import EdgekitError
 from edgekit.runtime.base import RuntimeUnavailable
 
@@ -97,6 +99,8 @@ class QemuRun:
     outputs: np.ndarray  # (samples, output_size) float32, from out.bin
     instructions: list[int] = field(default_factory=list)  # per traced inference, exact
     mark_overhead: int = 0  # instructions of an empty pair of marks (subtracted)
+    # per traced inference: Cortex-M4 cycles from the TRM's timings (edgekit.devices.m4_timing)
+    cycles: list[int] = field(default_factory=list)
     flash_bytes: int | None = None  # the model's code and constants, for the Cortex-M4
     firmware_bytes: int | None = None  # the whole firmware's text + data
     compiler: str = ""
@@ -198,15 +202,20 @@ def _failed(code: int, what: str, stderr: str) -> EdgekitError:
     return EdgekitError(f"{what}: {reason}{': ' + last[0][:200] if last else ''}")
 
 
-def _count_marks(proc: subprocess.Popen, mark_pc: int) -> tuple[list[int], str]:
-    """Stream QEMU's exec trace (one line per instruction): the line index of each entry to
-    ``ek_mark``, and the non-trace text at the end (QEMU's own messages)."""
+def _count_marks(
+    proc: subprocess.Popen, mark_pc: int, counter: CycleCounter
+) -> tuple[list[int], list[int], str]:
+    """Stream QEMU's exec trace (one line per instruction): at each entry to ``ek_mark``,
+    the instructions and the cycles (``counter``, :mod:`edgekit.devices.m4_timing`) so far;
+    and the non-trace text at the end (QEMU's own messages)."""
     assert proc.stderr is not None
-    pattern = re.compile(rb"\[[0-9a-f]+/%08x/" % mark_pc)
+    pattern = re.compile(rb"\[[0-9a-f]+/([0-9a-f]{8})/")
     marks: list[int] = []
+    cycles: list[int] = []
     lines = 0
     tail = b""
     last = b""
+    step = counter.step
     while True:
         chunk = proc.stderr.read(1 << 20)
         if not chunk:
@@ -214,16 +223,17 @@ def _count_marks(proc: subprocess.Popen, mark_pc: int) -> tuple[list[int], str]:
         buf = tail + chunk
         cut = buf.rfind(b"\n") + 1
         body, tail = buf[:cut], buf[cut:]
-        pos = 0
         for m in pattern.finditer(body):
-            lines += body.count(b"\n", pos, m.start())
-            pos = m.start()
-            marks.append(lines)
-        lines += body.count(b"\n", pos)
+            pc = int(m.group(1), 16)
+            if pc == mark_pc:
+                marks.append(lines)
+                cycles.append(counter.total)
+            step(pc)
+            lines += 1
         last = body[-4096:]
     text = (last + tail).decode("utf-8", "replace")
     messages = "\n".join(line for line in text.splitlines() if not line.startswith("Trace "))
-    return marks, messages
+    return marks, cycles, messages
 
 
 def run_on_qemu(
@@ -280,7 +290,9 @@ def run_on_qemu(
         run.outputs = out.reshape(len(x), n_out).astype(np.float32)
         k = min(int(trace_samples), len(x))
         if k > 0:
-            run.instructions, run.mark_overhead = _trace(elf, x[:k], build, target, timeout)
+            run.instructions, run.mark_overhead, run.cycles = _trace(
+                elf, x[:k], build, target, timeout
+            )
         return run
     finally:
         shutil.rmtree(build, ignore_errors=True)
@@ -288,9 +300,11 @@ def run_on_qemu(
 
 def _trace(
     elf: Path, x: np.ndarray, build: Path, target: Board, timeout: float
-) -> tuple[list[int], int]:
-    """Per-inference instruction counts of the samples ``x`` (see the module's docstring)."""
+) -> tuple[list[int], int, list[int]]:
+    """Per-inference instruction counts of the samples ``x`` (see the module's docstring),
+    the instructions of an empty pair of marks, and per-inference cycles (TRM timings)."""
     mark_pc = _symbol(elf, "ek_mark")
+    counter = CycleCounter(disassemble(elf))
     x.tofile(build / "in.bin")
     proc = subprocess.Popen(
         _qemu_command(elf, target, trace=True), cwd=build, stdin=subprocess.DEVNULL,
@@ -301,7 +315,7 @@ def _trace(
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     try:
-        marks, messages = _count_marks(proc, mark_pc)
+        marks, cycles, messages = _count_marks(proc, mark_pc, counter)
         code = proc.wait()
     finally:
         timer.cancel()
@@ -317,7 +331,9 @@ def _trace(
         )
     overhead = marks[1] - marks[0]
     counts = [marks[i + 1] - marks[i] - overhead for i in range(2, len(marks), 2)]
-    return counts, overhead
+    cycle_overhead = cycles[1] - cycles[0]
+    per_cycles = [cycles[i + 1] - cycles[i] - cycle_overhead for i in range(2, len(cycles), 2)]
+    return counts, overhead, per_cycles
 
 
 def catalog_clock_hz(device: str) -> tuple[int, str]:

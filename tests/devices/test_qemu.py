@@ -127,6 +127,12 @@ def test_bench_row_and_exact_instruction_counts(c_int8):
     code, again, err = _bench(str(c_int8), "--device", "qemu:cortex-m4")
     assert code == 0, err
     assert again["results"][0]["instructions"] == counts
+    # the same trace in cycles, by the Cortex-M4 manual's timings: more than one per
+    # instruction (loads, taken branches), under two; the same in both runs
+    cycles = row["cycles"]
+    assert n < row["cycles_per_inference"] < 2 * n and cycles["samples"] == 16
+    assert again["results"][0]["cycles"] == cycles
+    assert row["cycles_source"].startswith("emulated: Cortex-M4 TRM instruction timings")
 
 
 def test_export_without_c_source_is_refused(export_dir):
