@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 DEVICES = ("cpu", "gpu")
 # Emulated microcontrollers (edgekit.devices.qemu.BOARDS): the generated C in QEMU.
-EMULATED_DEVICES = ("qemu:cortex-m4",)
+EMULATED_DEVICES = ("qemu:cortex-m4", "qemu:cortex-m3")
 # Runtimes that no file type selects by itself: tflm runs .tflite files.
 EXTRA_RUNTIMES = ("tflm",)
 DEFAULT_TIMEOUT = 300.0

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     default="cpu",
     show_default=True,
     help="cpu or gpu (onnxruntime CUDA/TensorRT, Keras on TensorFlow's GPU; comma list "
-    "allowed), qemu:cortex-m4 (the --c-source code on an emulated Cortex-M4: exact "
-    "instruction counts, latency derived at the catalog clock), or a remote board: "
+    "allowed), qemu:cortex-m4 or qemu:cortex-m3 (the --c-source code on an emulated core: "
+    "exact instruction counts, latency derived at the catalog clock), or a remote board: "
     "ssh://[user@]host[:port] or a NAME from edgekit.toml or ~/.config/edgekit/devices.toml.",
 )
 @click.option(

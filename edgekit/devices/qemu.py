@@ -65,6 +65,14 @@ BOARDS = {
         linker_script="mps2_an386.ld",
         catalog_target="cortex-m4",
     ),
+    # the same memory map; no DSP extension (the C's portable loop), no FPU (soft float)
+    "qemu:cortex-m3": Board(
+        device="qemu:cortex-m3",
+        machine="mps2-an385",
+        cflags=("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"),
+        linker_script="mps2_an386.ld",
+        catalog_target="cortex-m3",
+    ),
 }
 COMPILER = "arm-none-eabi-gcc"
 EMULATOR = "qemu-system-arm"

@@ -29,12 +29,43 @@ class OpWork:
     real: bool = True  # False: the model's INPUT / OUTPUT conversion, no dispatch overhead
 
 
+def mac_fallback(runtime: RuntimeModel, compute: str) -> tuple[float, str]:
+    """What a MAC costs in an op the runtime has no entry of its own for (a convolution in a
+    catalog fitted on MLPs): FULLY_CONNECTED's per-MAC cost in that compute type (int16 and
+    hybrid: int8's), else float32's; and which entry that is."""
+    keys = [f"FULLY_CONNECTED.{compute}"]
+    if compute in ("int16", "hybrid"):
+        keys.append("FULLY_CONNECTED.int8")
+    keys.append("FULLY_CONNECTED.float32")
+    for key in keys:
+        cost = runtime.ops.get(key)
+        if cost is not None and cost.per_mac > 0:
+            return cost.per_mac, key
+    return 1.0, "one instruction per MAC"
+
+
+def outside_fit(runtime: RuntimeModel, work: OpWork) -> str | None:
+    """For an op with MACs that only a wildcard entry (or nothing) prices: the entry its MACs
+    are priced by instead (:func:`mac_fallback`); None when the op has an entry of its own."""
+    if not work.real or work.macs <= 0:
+        return None
+    cost, key = runtime.cost(work.op, work.compute)
+    if key and not key.startswith("*") and cost is not None:
+        return None
+    if cost is not None and cost.per_mac > 0:
+        return None
+    return mac_fallback(runtime, work.compute)[1]
+
+
 def instructions(runtime: RuntimeModel, work: OpWork) -> float:
-    """Instructions ``runtime`` executes for one op (its dispatch overhead included)."""
+    """Instructions ``runtime`` executes for one op (its dispatch overhead included). An op
+    with MACs and no entry of its own has them priced by :func:`mac_fallback`."""
     cost, _ = runtime.cost(work.op, work.compute)
     if not work.real:  # only an exact INPUT.* / OUTPUT.* entry prices these
         cost = runtime.ops.get(f"{work.op}.{work.compute}")
     body = cost.instructions(work.macs, work.elements) if cost is not None else 0.0
+    if outside_fit(runtime, work) is not None:
+        body += mac_fallback(runtime, work.compute)[0] * work.macs
     return (runtime.op_overhead if work.real else 0.0) + body
 
 

@@ -60,6 +60,12 @@ def estimate_tflite(path: Path, target: Target, runtime: str | None = None) -> E
         w = costs.OpWork(op.name, kind, macs, out.size if out is not None else 0)
         work.append(w)
         per_runtime = {name: costs.instructions(rt, w) for name, rt in target.runtimes.items()}
+        for name, rt in target.runtimes.items():
+            fallback = costs.outside_fit(rt, w)
+            if fallback is not None:
+                _note(notes, f"{op.name} ({kind}) is outside what the {name} cost model was "
+                             f"fitted on (MLPs): its MACs are priced at {fallback}'s cost per "
+                             "MAC")  # fmt: skip
         for name, value in per_runtime.items():
             totals[name] = totals.get(name, 0.0) + value
         layers.append(

@@ -34,7 +34,9 @@ from edgekit.runtime.base import Runner, RuntimeUnavailable, TensorInfo
 from edgekit.toolchain import NO_COMPILER, find_compiler, object_footprint, run_compiler
 
 BUILD_TIMEOUT = 300.0
-CFLAGS = ["-std=c99", "-O3"]
+# -ffp-contract=off: no fused multiply-adds (clang contracts by default), so the float C
+# computes what the export validated
+CFLAGS = ["-std=c99", "-O3", "-ffp-contract=off"]
 # and this CPU's instruction set where the compiler can target it (x86 VNNI: the int8 C's
 # byte dot products; ``native_flags``)
 NATIVE = ["-march=native"]
@@ -205,21 +207,33 @@ class CRunner(Runner):
             WRAPPER.format(p=self.prefix, N_IN=self.input_size, N_OUT=self.output_size),
             encoding="utf-8",
         )
+        model_o, library = build / "model.o", build / "libek_model.so"
+        native = native_flags(cc)
+        try:
+            self._compile(cc, [*CFLAGS, *native], build, source, wrapper, library)
+        except EdgekitError:
+            if not native:
+                raise
+            # an assembler older than this CPU's instructions: the portable build
+            self._compile(cc, list(CFLAGS), build, source, wrapper, library)
+        self.compiler = cc
+        with contextlib.suppress(OSError, struct.error, ValueError, IndexError):
+            self.size_bytes = object_footprint(model_o)
+        self._library = library
+        return library
+
+    def _compile(
+        self, cc: str, flags: list[str], build: Path, source: Path, wrapper: Path, library: Path
+    ) -> None:
         model_o, wrapper_o = build / "model.o", build / "ek_bench.o"
-        library = build / "libek_model.so"
-        self.cflags = [*CFLAGS, *native_flags(cc)]
-        common = [*self.cflags, "-fPIC", "-fvisibility=hidden", "-iquote", str(build)]
+        common = [*flags, "-fPIC", "-fvisibility=hidden", "-iquote", str(build)]
         for cmd in (
             [cc, *common, "-c", str(source), "-o", str(model_o)],
             [cc, *common, "-c", str(wrapper), "-o", str(wrapper_o)],
             [cc, "-shared", str(model_o), str(wrapper_o), "-o", str(library), "-lm"],
         ):
             run_compiler(cmd, what=self.path.name, timeout=BUILD_TIMEOUT)
-        self.compiler = cc
-        with contextlib.suppress(OSError, struct.error, ValueError, IndexError):
-            self.size_bytes = object_footprint(model_o)
-        self._library = library
-        return library
+        self.cflags = flags
 
     def load(self) -> None:
         library = self.build()

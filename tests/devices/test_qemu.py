@@ -107,6 +107,63 @@ def test_odd_shapes_take_the_tails_of_the_dsp_loop(c_int8_odd):
     assert np.array_equal(run.outputs.view(np.uint32), host.view(np.uint32))
 
 
+@pytest.mark.parametrize("which", ["c_int8", "c_float"])
+def test_a_cortex_m3_runs_the_portable_c(which, request):
+    """No DSP extension and no FPU (soft float): the C's portable loops, the same outputs."""
+    from edgekit.bench.flags import EMULATED_DEVICES
+    from edgekit.devices.qemu import BOARDS
+
+    assert tuple(BOARDS) == EMULATED_DEVICES  # the light bench parent's copy of the names
+    export = request.getfixturevalue(which)
+    code, out, err = _bench(str(export), "--device", "qemu:cortex-m3")
+    assert code == 0, err
+    (row,) = out["results"]
+    assert row["status"] == "ok" and row["device"] == "qemu:cortex-m3", row
+    assert row["clock_hz"] == 72_000_000 and row["instructions_per_inference"] > 2_368
+    assert "cycles" not in row  # the cycle timings are the Cortex-M4's only
+    assert 0.8 < row["metrics"]["accuracy"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def c_int8_own_q(tmp_path_factory) -> Path:
+    """int8 C of a model without a normalization layer on inputs in [-10, 1]: predict()
+    quantizes with the .tflite's own parameters, an integer zero point above 0."""
+    import keras
+
+    import edgekit
+
+    base = tmp_path_factory.mktemp("qemu_own_q")
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])  # fmt: skip
+    model.save(base / "m.keras")
+    np.savez(base / "d.npz", x=rng.uniform(-10, 1, size=(200, 5)).astype(np.float32))
+    out = base / "export"
+    edgekit.export(base / "m.keras", quantize=["int8"], c_source="int8", data=base / "d.npz",
+                   out=out)  # fmt: skip
+    assert "_quantize(input[i]" in (out / "edgekit_model.c").read_text()
+    zero_point = json.loads((out / "manifest.json").read_text())["c_source"][
+        "input_quantization"]["zero_point"]  # fmt: skip
+    assert zero_point > 0
+    return out
+
+
+@pytest.mark.parametrize("which", ["c_int8", "c_int8_odd", "c_int8_own_q"])
+def test_extreme_inputs_quantize_alike_on_the_core_and_the_host(which, request):
+    """VCVTR saturates at the int32 limits, where the portable rounding clamps at 1e9: an
+    infinite or huge input, plus a zero point, must still land on the same int8 end."""
+    from edgekit.devices.qemu import run_on_qemu
+
+    export = request.getfixturevalue(which)
+    n = json.loads((export / "manifest.json").read_text())["c_source"]["input_size"]
+    values = [np.inf, -np.inf, np.nan, 3e38, -3e38, 1e10, -1e10, 2.5e9, 0.0, -0.0]
+    x = np.array([[v] * n for v in values], np.float32)
+    run = run_on_qemu(export / "edgekit_model.c", x, trace_samples=0)
+    host = _host_c(export, x)
+    assert np.array_equal(run.outputs.view(np.uint32), host.view(np.uint32))
+
+
 def test_bench_row_and_exact_instruction_counts(c_int8):
     code, out, err = _bench(str(c_int8), "--device", "qemu:cortex-m4")
     assert code == 0, err

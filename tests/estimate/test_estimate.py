@@ -17,7 +17,7 @@ from tests.conftest import cli, run_cli
 # 784 -> 128 -> 10, computed by hand
 MNIST_MACS = 784 * 128 + 128 * 10  # 101,632
 MNIST_PARAMS = (784 * 128 + 128) + (128 * 10 + 10)  # 101,770
-BUILTIN = ("cortex-m4", "cortex-m7", "cortex-m33", "esp32-s3", "rpi-zero2", "rpi4")
+BUILTIN = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "esp32-s3", "rpi-zero2", "rpi4")
 
 
 @pytest.fixture(autouse=True)
@@ -229,12 +229,12 @@ def test_cli_lists_targets():
     "argv, message",
     [
         (["estimate", "m.tflite", "--target", "arduino"],
-         "unknown target 'arduino'; choose from cortex-m33, cortex-m4, cortex-m7, esp32-s3, "
+         "unknown target 'arduino'; choose from cortex-m3, cortex-m33, cortex-m4, cortex-m7, esp32-s3, "
          "rpi-zero2, rpi4"),
         (["estimate", "--target", "rpi4"],
          "estimate needs an ARTIFACT (a .tflite or .onnx file) or --list-targets"),
         (["estimate", "m.tflite"],
-         "estimate needs --target NAME; choose from cortex-m33, cortex-m4, cortex-m7, "
+         "estimate needs --target NAME; choose from cortex-m3, cortex-m33, cortex-m4, cortex-m7, "
          "esp32-s3, rpi-zero2, rpi4"),
         (["estimate", "missing.tflite", "--target", "rpi4"], "missing.tflite: no such file"),
         (["estimate", "m.tflite", "--list-targets"],
@@ -288,3 +288,26 @@ def test_catalog_numbers_must_be_finite(tmp_path, value):
         load_catalog()
     assert str(err.value).startswith(f"{tmp_path / 'edgekit.toml'}: target 'bad': clock_hz must")
     assert "finite" in str(err.value) or "non-negative" in str(err.value)
+
+
+def test_ops_outside_the_calibration_are_priced_by_their_macs(tmp_path):
+    """The Cortex-M4 cost models were fitted on MLPs: a convolution's MACs are priced at
+    FULLY_CONNECTED's cost per MAC (it was 4 instructions per output element, whatever its
+    MACs, and 0 for edgekit's C), and the estimate says so."""
+    import keras
+    import numpy as np
+
+    from edgekit.estimate import estimate
+    from edgekit.exporters.tflite import to_tflite
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(32, 16, 16, 1)).astype(np.float32)
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(16, 3),
+                              keras.layers.Flatten(), keras.layers.Dense(4)])  # fmt: skip
+    tfl = to_tflite(model, tmp_path / "cnn.int8.tflite", variant="int8", calibration=x)
+    for runtime in ("tflm", "c"):
+        e = estimate(tfl, target="cortex-m4", runtime=runtime)
+        conv = next(layer for layer in e.layers if layer.op == "CONV_2D")
+        assert conv.macs == 14 * 14 * 16 * 9
+        assert conv.instructions[runtime] >= 1.5 * conv.macs  # FC int8: about 1.6-1.8 per MAC
+        assert any("CONV_2D (int8) is outside what the" in n for n in e.notes), e.notes

@@ -178,7 +178,7 @@ def test_generated_code_is_self_contained(c_exports):
         assert includes <= {"stdint.h", "stddef.h", "arm_acle.h", "xmmintrin.h"}
         assert ("arm_acle.h" in includes) == (variant == "int8")
         if variant == "int8":
-            dsp = source.index("#if defined(__ARM_FEATURE_DSP)")
+            dsp = source.index("#if defined(__arm__) && defined(__ARM_FEATURE_SIMD32)")
             assert dsp < source.index("#include <arm_acle.h>") < source.index("#endif", dsp)
         up = prefix.upper()
         assert f"#define {up}_INPUT_SIZE " in header and f"#define {up}_OUTPUT_SIZE " in header

@@ -129,6 +129,24 @@ def test_runner_api(c_export, tmp_path):
     np.testing.assert_array_equal(got, want)
 
 
+def test_the_build_for_this_cpu_falls_back_to_the_portable_one(c_export, monkeypatch):
+    """-O3 with the CPU's own instructions where the compiler takes them; a compiler that
+    accepts -march=native but cannot build with it (an old assembler) gets the portable
+    build, with the same outputs."""
+    import edgekit.runtime.c as c_runtime
+    from edgekit.runtime import open_runner
+
+    x = np.load(c_export / "test.npz")["x"]
+    with open_runner(c_export / "edgekit_model.c") as runner:
+        native = runner.infer(x)
+        assert runner.cflags[:3] == ["-std=c99", "-O3", "-ffp-contract=off"]
+    monkeypatch.setattr(c_runtime, "native_flags", lambda cc: ["-mno-such-flag-edgekit"])
+    with open_runner(c_export / "edgekit_model.c") as runner:
+        portable = runner.infer(x)
+        assert runner.cflags == c_runtime.CFLAGS
+    np.testing.assert_array_equal(native, portable)
+
+
 def test_no_compiler_is_a_skipped_row(c_export, monkeypatch, tmp_path):
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang on it

@@ -62,4 +62,7 @@ def tflite_int8_outputs(
         interp.set_tensor(detail["index"], chunk)
         interp.invoke()
         rows.append(np.asarray(interp.get_tensor(out_index)).reshape(fixed, -1))
-    return np.concatenate(rows)[: len(q)] if rows else np.zeros((0, 0), np.int8)
+    if not rows:  # no samples
+        width = int(np.prod(interp.get_output_details()[0]["shape"][1:]))
+        return np.zeros((0, width), np.int8)
+    return np.concatenate(rows)[: len(q)]

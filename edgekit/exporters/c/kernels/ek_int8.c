@@ -82,7 +82,7 @@ static int8_t ek_clamp(int32_t v, int32_t lo, int32_t hi)
  * once per layer, and bias already holds bias + (x_offset - 128) * sum(row), so that
  * acc = bias + sum(u * w) is TFLite's sum((x + x_offset) * w) + bias exactly (integers).
  * Three loops, one result:
- * - the Arm DSP extension (Cortex-M4/M7/M33 and up: __ARM_FEATURE_DSP): u as int16, stored
+ * - the Arm DSP extension (Cortex-M4/M7/M33 and up: __ARM_FEATURE_SIMD32): u as int16, stored
  *   pairwise reordered (u0 u2 u1 u3 per group of four) to match SXTB16's (byte 0, byte 2) and
  *   (byte 1, byte 3) pairs of four weights; SMLAD does two multiply-accumulates, as
  *   CMSIS-NN's kernels do, four rows per input load;
@@ -91,7 +91,8 @@ static int8_t ek_clamp(int32_t v, int32_t lo, int32_t hi)
  *   per lane;
  * - elsewhere: u as int16, four rows per input load (what compilers vectorize best without
  *   a byte dot product). */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+#if defined(__arm__) && defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && \
+    defined(__GNUC__)
 #include <arm_acle.h> /* the compiler's own: __sxtb16, __smlad */
 #define EK_FC_DSP 1
 #else
@@ -389,18 +390,21 @@ static void ek_softmax_tflm(const int8_t *x, int n, const int32_t *exp_table, in
 
 /* ek:section round_even */
 /* v rounded to the nearest integer, ties to even (as numpy and edgekit's runners round) */
-#if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__GNUC__)
-/* An Arm FPU: VCVTR rounds by FPSCR's mode, round-to-nearest-even unless the program
- * changed it; NaN gives 0 and out-of-range values saturate: the portable version's results
- * wherever they are clamped to int8, in about a fifth of its instructions. */
+#if defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4) && defined(__GNUC__)
+/* A 32-bit Arm FPU: VCVTR rounds by FPSCR's mode, round-to-nearest-even unless the program
+ * changed it; NaN gives 0; SSAT then saturates to int16, so that adding a zero point cannot
+ * overflow (as the portable version's clamp to 1e9): its results wherever they are clamped
+ * to int8, in about a fifth of its instructions. */
 static int32_t ek_round_even(float v)
 {
     union {
         float f;
         int32_t i;
     } r;
+    int32_t i;
     __asm__("vcvtr.s32.f32 %0, %1" : "=t"(r.f) : "t"(v));
-    return r.i;
+    __asm__("ssat %0, #16, %1" : "=r"(i) : "r"(r.i));
+    return i;
 }
 #elif defined(__SSE2__) && defined(__GNUC__)
 #include <xmmintrin.h> /* the compiler's own */
