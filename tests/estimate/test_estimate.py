@@ -302,8 +302,11 @@ def test_ops_outside_the_calibration_are_priced_by_their_macs(tmp_path):
 
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(32, 16, 16, 1)).astype(np.float32)
-    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(16, 3),
-                              keras.layers.Flatten(), keras.layers.Dense(4)])  # fmt: skip
+    # named layers: Keras's automatic names count per process ("conv2d", "conv2d_1"), and
+    # other tests expect the first ones
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(16, 3, name="c"),
+                              keras.layers.Flatten(name="f"), keras.layers.Dense(4, name="d")],
+                             name="cnn")  # fmt: skip
     tfl = to_tflite(model, tmp_path / "cnn.int8.tflite", variant="int8", calibration=x)
     for runtime in ("tflm", "c"):
         e = estimate(tfl, target="cortex-m4", runtime=runtime)
