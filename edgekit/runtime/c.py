@@ -37,28 +37,9 @@ BUILD_TIMEOUT = 300.0
 # -ffp-contract=off: no fused multiply-adds (clang contracts by default), so the float C
 # computes what the export validated
 CFLAGS = ["-std=c99", "-O3", "-ffp-contract=off"]
-# and this CPU's instruction set where the compiler can target it (x86 VNNI: the int8 C's
-# byte dot products; ``native_flags``)
+# and this CPU's instruction set (x86 VNNI: the int8 C's byte dot products); a compiler that
+# refuses it, or cannot build with it, gets the portable build (CRunner.build)
 NATIVE = ["-march=native"]
-
-
-def native_flags(cc: str) -> list[str]:
-    """``-march=native`` if ``cc`` accepts it here (some compilers and targets do not)."""
-    key = cc
-    if key not in _NATIVE_OK:
-        with tempfile.TemporaryDirectory(prefix="edgekit-cc-") as tmp:
-            probe = Path(tmp) / "probe.c"
-            probe.write_text("int ek_probe(void) { return 0; }\n", encoding="utf-8")
-            try:
-                run_compiler([cc, *NATIVE, "-c", str(probe), "-o", str(Path(tmp) / "probe.o")],
-                             what="a probe", timeout=60)  # fmt: skip
-                _NATIVE_OK[key] = True
-            except EdgekitError:
-                _NATIVE_OK[key] = False
-    return list(NATIVE) if _NATIVE_OK[key] else []
-
-
-_NATIVE_OK: dict[str, bool] = {}
 
 WRAPPER = r"""/* edgekit bench harness around {p}_predict: batches and a native timing loop. */
 #define _POSIX_C_SOURCE 199309L
@@ -208,13 +189,9 @@ class CRunner(Runner):
             encoding="utf-8",
         )
         model_o, library = build / "model.o", build / "libek_model.so"
-        native = native_flags(cc)
         try:
-            self._compile(cc, [*CFLAGS, *native], build, source, wrapper, library)
-        except EdgekitError:
-            if not native:
-                raise
-            # an assembler older than this CPU's instructions: the portable build
+            self._compile(cc, [*CFLAGS, *NATIVE], build, source, wrapper, library)
+        except EdgekitError:  # no -march=native here, or an assembler older than the CPU
             self._compile(cc, list(CFLAGS), build, source, wrapper, library)
         self.compiler = cc
         with contextlib.suppress(OSError, struct.error, ValueError, IndexError):

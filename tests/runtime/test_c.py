@@ -140,7 +140,7 @@ def test_the_build_for_this_cpu_falls_back_to_the_portable_one(c_export, monkeyp
     with open_runner(c_export / "edgekit_model.c") as runner:
         native = runner.infer(x)
         assert runner.cflags[:3] == ["-std=c99", "-O3", "-ffp-contract=off"]
-    monkeypatch.setattr(c_runtime, "native_flags", lambda cc: ["-mno-such-flag-edgekit"])
+    monkeypatch.setattr(c_runtime, "NATIVE", ["-mno-such-flag-edgekit"])
     with open_runner(c_export / "edgekit_model.c") as runner:
         portable = runner.infer(x)
         assert runner.cflags == c_runtime.CFLAGS
