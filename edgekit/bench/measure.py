@@ -385,7 +385,7 @@ def _measure_emulated(job: Job) -> dict[str, Any]:
         "latency_source": f"emulated: instructions per inference at the catalog clock "
         f"({clock_hz / 1e6:g} MHz), one instruction per cycle, no wait states",
     }
-    if run.cycles and job.device == "qemu:cortex-m4":  # the timings are the M4's
+    if run.cycles:  # a board with a cycle model (the Cortex-M4's)
         from edgekit.devices.m4_timing import SOURCE
 
         out["cycles_per_inference"] = round(sum(run.cycles) / len(run.cycles))

@@ -55,6 +55,7 @@ class Board:
     cflags: tuple[str, ...]
     linker_script: str
     catalog_target: str  # edgekit/estimate/targets.toml: clock_hz for the derived latency
+    cycle_timings: bool = False  # the trace is priced in cycles (edgekit.devices.m4_timing)
 
 
 BOARDS = {
@@ -64,8 +65,10 @@ BOARDS = {
         cflags=("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
         linker_script="mps2_an386.ld",
         catalog_target="cortex-m4",
+        cycle_timings=True,
     ),
-    # the same memory map; no DSP extension (the C's portable loop), no FPU (soft float)
+    # the same memory map; no DSP extension (the C's portable loop), no FPU (soft float);
+    # no cycle model (the timings are the M4's)
     "qemu:cortex-m3": Board(
         device="qemu:cortex-m3",
         machine="mps2-an385",
@@ -107,7 +110,8 @@ class QemuRun:
     outputs: np.ndarray  # (samples, output_size) float32, from out.bin
     instructions: list[int] = field(default_factory=list)  # per traced inference, exact
     mark_overhead: int = 0  # instructions of an empty pair of marks (subtracted)
-    # per traced inference: Cortex-M4 cycles from the TRM's timings (edgekit.devices.m4_timing)
+    # per traced inference: Cortex-M4 cycles from the TRM's timings (edgekit.devices.m4_timing),
+    # on boards with Board.cycle_timings only
     cycles: list[int] = field(default_factory=list)
     flash_bytes: int | None = None  # the model's code and constants, for the Cortex-M4
     firmware_bytes: int | None = None  # the whole firmware's text + data
@@ -211,11 +215,11 @@ def _failed(code: int, what: str, stderr: str) -> EdgekitError:
 
 
 def _count_marks(
-    proc: subprocess.Popen, mark_pc: int, counter: CycleCounter
+    proc: subprocess.Popen, mark_pc: int, counter: CycleCounter | None
 ) -> tuple[list[int], list[int], str]:
     """Stream QEMU's exec trace (one line per instruction): at each entry to ``ek_mark``,
-    the instructions and the cycles (``counter``, :mod:`edgekit.devices.m4_timing`) so far;
-    and the non-trace text at the end (QEMU's own messages)."""
+    the instructions and the cycles (``counter``, :mod:`edgekit.devices.m4_timing`; none
+    without one) so far; and the non-trace text at the end (QEMU's own messages)."""
     assert proc.stderr is not None
     pattern = re.compile(rb"\[[0-9a-f]+/([0-9a-f]{8})/")
     marks: list[int] = []
@@ -223,7 +227,6 @@ def _count_marks(
     lines = 0
     tail = b""
     last = b""
-    step = counter.step
     while True:
         chunk = proc.stderr.read(1 << 20)
         if not chunk:
@@ -235,8 +238,10 @@ def _count_marks(
             pc = int(m.group(1), 16)
             if pc == mark_pc:
                 marks.append(lines)
-                cycles.append(counter.total)
-            step(pc)
+                if counter is not None:
+                    cycles.append(counter.total)
+            if counter is not None:
+                counter.step(pc)
             lines += 1
         last = body[-4096:]
     text = (last + tail).decode("utf-8", "replace")
@@ -312,7 +317,7 @@ def _trace(
     """Per-inference instruction counts of the samples ``x`` (see the module's docstring),
     the instructions of an empty pair of marks, and per-inference cycles (TRM timings)."""
     mark_pc = _symbol(elf, "ek_mark")
-    counter = CycleCounter(disassemble(elf))
+    counter = CycleCounter(disassemble(elf)) if target.cycle_timings else None
     x.tofile(build / "in.bin")
     proc = subprocess.Popen(
         _qemu_command(elf, target, trace=True), cwd=build, stdin=subprocess.DEVNULL,
@@ -339,6 +344,8 @@ def _trace(
         )
     overhead = marks[1] - marks[0]
     counts = [marks[i + 1] - marks[i] - overhead for i in range(2, len(marks), 2)]
+    if not cycles:
+        return counts, overhead, []
     cycle_overhead = cycles[1] - cycles[0]
     per_cycles = [cycles[i + 1] - cycles[i] - cycle_overhead for i in range(2, len(cycles), 2)]
     return counts, overhead, per_cycles
