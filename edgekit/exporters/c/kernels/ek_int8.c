@@ -151,9 +151,12 @@ void ek_fc(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias, int 
 {
     ek_fc_in_t *const x16 = ek_u;
     const int blocks = n_out & ~3;
-    int o, i;
 #if EK_FC_DSP
-    const int n4 = n_in & ~3;
+    const int n4 = n_in & ~3; /* the SMLAD loops take the inputs four at a time */
+#else
+    const int n4 = 0; /* the portable loops take them one by one */
+#endif
+    int o, i;
     for (i = 0; i < n4; i += 4) {
         x16[i] = (ek_fc_in_t)(x[i] + 128);
         x16[i + 1] = (ek_fc_in_t)(x[i + 2] + 128);
@@ -166,13 +169,16 @@ void ek_fc(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias, int 
     for (o = 0; o < blocks; o += 4) {
         const int8_t *r = w + (long)o * n_in;
         int32_t a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
-        for (i = 0; i < n4; i += 4, r += 4) {
+        i = 0;
+#if EK_FC_DSP
+        for (; i < n4; i += 4, r += 4) {
             const int32_t xa = ek_load32(x16 + i), xb = ek_load32(x16 + i + 2);
             EK_DOT4(a0, r, xa, xb);
             EK_DOT4(a1, r + n_in, xa, xb);
             EK_DOT4(a2, r + 2 * n_in, xa, xb);
             EK_DOT4(a3, r + 3 * n_in, xa, xb);
         }
+#endif
         for (; i < n_in; ++i, ++r) {
             const int32_t xi = x16[i];
             a0 += r[0] * xi;
@@ -188,43 +194,17 @@ void ek_fc(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias, int 
     for (o = blocks; o < n_out; ++o) {
         const int8_t *row = w + (long)o * n_in;
         int32_t acc = bias[o];
-        for (i = 0; i < n4; i += 4) {
+        i = 0;
+#if EK_FC_DSP
+        for (; i < n4; i += 4) {
             EK_DOT4(acc, row + i, ek_load32(x16 + i), ek_load32(x16 + i + 2));
         }
+#endif
         for (; i < n_in; ++i) {
             acc += row[i] * (int32_t)x16[i];
         }
         y[o] = ek_fc_out(acc, mult[o], shift[o], y_offset, lo, hi);
     }
-#else
-    for (i = 0; i < n_in; ++i) {
-        x16[i] = (ek_fc_in_t)(x[i] + 128);
-    }
-    for (o = 0; o < blocks; o += 4) {
-        const int8_t *r0 = w + (long)o * n_in;
-        const int8_t *r1 = r0 + n_in, *r2 = r1 + n_in, *r3 = r2 + n_in;
-        int32_t a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
-        for (i = 0; i < n_in; ++i) {
-            const int32_t xi = x16[i];
-            a0 += r0[i] * xi;
-            a1 += r1[i] * xi;
-            a2 += r2[i] * xi;
-            a3 += r3[i] * xi;
-        }
-        y[o] = ek_fc_out(a0, mult[o], shift[o], y_offset, lo, hi);
-        y[o + 1] = ek_fc_out(a1, mult[o + 1], shift[o + 1], y_offset, lo, hi);
-        y[o + 2] = ek_fc_out(a2, mult[o + 2], shift[o + 2], y_offset, lo, hi);
-        y[o + 3] = ek_fc_out(a3, mult[o + 3], shift[o + 3], y_offset, lo, hi);
-    }
-    for (o = blocks; o < n_out; ++o) {
-        const int8_t *row = w + (long)o * n_in;
-        int32_t acc = bias[o];
-        for (i = 0; i < n_in; ++i) {
-            acc += row[i] * (int32_t)x16[i];
-        }
-        y[o] = ek_fc_out(acc, mult[o], shift[o], y_offset, lo, hi);
-    }
-#endif
 }
 /* ek:end */
 
