@@ -54,6 +54,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from _common import mnist_path, table, write_result
 
+from edgekit.estimate.costs import price_recorded
+
 REPO = Path(__file__).resolve().parents[1]
 EXPORTER = REPO / "edgekit" / "exporters" / "c"
 KERNEL = {"int8": "kernels/ek_int8.c", "float32": "kernels/ek_float.c"}
@@ -253,16 +255,6 @@ def op_work(exports: dict[str, Path]) -> dict:
             "ops": [asdict(w) for w in e.work],
         }
     return out
-
-
-def priced(work: dict, runtime) -> tuple[float, int]:
-    """(instructions, arena bytes) of one recorded model variant on ``runtime``."""
-    from edgekit.estimate.costs import price_recorded
-
-    return price_recorded(work, runtime)
-
-
-# ---------------------------------------------------------------------------------------- fit
 
 
 def _features(runtime, ops: list, free: dict[str, tuple[str, ...]]) -> tuple[dict, float]:
@@ -474,8 +466,8 @@ def tables(rows: dict, tflm, c) -> tuple[str, dict]:
     for name, r in rows.items():
         m = r["measured"]
         for v in VARIANTS:
-            ins_tflm, arena = priced(r["work"][v], tflm)
-            ins_c, _ = priced(r["work"][v], c)
+            ins_tflm, arena = price_recorded(r["work"][v], tflm)
+            ins_c, _ = price_recorded(r["work"][v], c)
             q = ratio(arena, m[f"arena_{v}"])
             ratios["arena"][f"{name} {v}"] = q
             arena_rows.append([f"{name} {v}", f"{r['work'][v]['activation_bytes']:,}",
@@ -558,9 +550,9 @@ def main() -> None:
     for r in rows.values():
         r["estimated"] = {}
         for v in VARIANTS:
-            ins_tflm, arena = priced(r["work"][v], tflm)
+            ins_tflm, arena = price_recorded(r["work"][v], tflm)
             r["estimated"][f"arena_{v}"] = arena
-            r["estimated"][f"instructions_c_{v}"] = round(priced(r["work"][v], c)[0])
+            r["estimated"][f"instructions_c_{v}"] = round(price_recorded(r["work"][v], c)[0])
             r["estimated"][f"instructions_tflm_{v}"] = round(ins_tflm)
     if not args.fit:  # TFLM allocates and runs each model in the estimated arena
         failed = check_fits(work, rows)
