@@ -235,28 +235,3 @@ def regression_export(bench_root) -> Path:
         )  # fmt: skip
         result = edgekit.export(run.path, quantize=["float32"], out=bench_root / "reg" / "export")
     return Path(result.path)
-
-
-# --- the fuzz targets' execution counts (tests/fuzz/conftest.py), printed at the end -------
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node, error):
-    """pytest-xdist, on the controller: add a worker's fuzz counts to this process's."""
-    counts = getattr(node, "workeroutput", {}).get("fuzz_executions")
-    if counts:
-        from tests.fuzz.conftest import EXECUTIONS
-
-        EXECUTIONS.update(counts)
-
-
-def pytest_terminal_summary(terminalreporter):
-    if getattr(terminalreporter.config, "workerinput", None) is not None:
-        return  # an xdist worker: the controller prints the sum
-    fuzz = sys.modules.get("tests.fuzz.conftest")
-    executions = getattr(fuzz, "EXECUTIONS", None)
-    if executions:
-        total = sum(executions.values())
-        terminalreporter.write_sep("-", f"fuzz executions: {total}")
-        for target, n in sorted(executions.items()):
-            terminalreporter.write_line(f"{n:7d}  {target}")

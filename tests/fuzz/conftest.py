@@ -37,12 +37,12 @@ def count(target: str, n: int = 1) -> None:
     EXECUTIONS[target] += n
 
 
-def pytest_sessionfinish(session):
-    """Under pytest-xdist (``-n 2``): a worker hands its counts to the controller, which adds
-    them up and prints them (tests/conftest.py)."""
-    output = getattr(session.config, "workeroutput", None)
-    if output is not None:
-        output["fuzz_executions"] = dict(EXECUTIONS)
+def pytest_terminal_summary(terminalreporter):
+    if EXECUTIONS:
+        total = sum(EXECUTIONS.values())
+        terminalreporter.write_sep("-", f"fuzz executions: {total}")
+        for target, n in sorted(EXECUTIONS.items()):
+            terminalreporter.write_line(f"{n:7d}  {target}")
 
 
 # --- byte mutations ------------------------------------------------------------------------
