@@ -75,15 +75,17 @@ VARIANT_HEADER = [
 
 def variant_rows(entries: list[dict]) -> list[list[str]]:
     """The rows of the variant table (variant_table.py prints them, render_readme.py renders)."""
+    from edgekit.tables import latency, percent, size
+
     return [
         [
             e["variant"],
             e["runtime"],
-            f"{e['size_bytes'] / 1024:.1f} KB",
-            fmt((e["metrics"] or {}).get("accuracy"), ".4f"),
+            size(e["size_bytes"]),
+            percent((e["metrics"] or {}).get("accuracy")),
             fmt(e["accuracy_drop"], "+.2f", " pp"),
             fmt(e["max_abs_diff"], ".1e"),
-            fmt(e.get("p50_ms_batch1"), ".4f", " ms"),
+            latency(e.get("p50_ms_batch1")),
             fmt(e.get("throughput_batch256"), ",.0f"),
         ]
         for e in entries

@@ -127,6 +127,9 @@ def test_ci_workflow_structure():
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["name"] == "edgekit-bench"
     assert upload["with"]["path"].split() == ["bench.json", "bench.md", "junit.xml"]
+    setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
+    if "cache" in setup["with"]:  # the default key needs a requirements.txt or pyproject.toml
+        assert setup["with"]["cache-dependency-path"] == ".github/workflows/edgekit.yml"
     gate = (EXAMPLES / "ci" / "gate.sh").read_text()
     assert "--junit junit.xml" in gate and "--json bench.json" in gate
 

@@ -24,7 +24,7 @@ def _signed(value: float | None, unit: str, decimals: int = 1) -> str:
     if value is None:
         return "-"
     if round(value, decimals) == 0:
-        return f"0 {unit}".rstrip()
+        value = 0.0  # "+0.00 pp" as the export table writes it, never "-0.00"
     return f"{value:+.{decimals}f} {unit}".rstrip()
 
 

@@ -22,34 +22,37 @@ if TYPE_CHECKING:
 @click.option(
     "--task",
     type=click.Choice(["auto", "binary", "multiclass", "regression"]),
-    help="Task; auto infers it from the labels.",
+    help="Task; auto (the default) infers it from the labels.",
 )
-@click.option("--hidden", help="Hidden layer sizes, e.g. 128,64.")
-@click.option("--activation", help="Hidden activation (relu, tanh, ...).")
-@click.option("--dropout", type=float, help="Dropout after each hidden layer.")
+@click.option("--hidden", help="Hidden layer sizes, e.g. 128,64 (default 64, or the recipe's).")
+@click.option("--activation", help="Hidden activation: relu (default), tanh, gelu, ...")
+@click.option("--dropout", type=float, help="Dropout after each hidden layer (default 0: none).")
 @click.option("--epochs", type=int, help="Training epochs (default 30, or the recipe's).")
 @click.option("--batch-size", type=int, help="Samples per training step (default 32).")
 @click.option("--learning-rate", type=float, help="Optimizer learning rate (default 0.001).")
 @click.option(
     "--optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]), help="Optimizer (default adam)."
 )
-@click.option("--val-split", type=float, help="Fraction of the training data for validation.")
+@click.option(
+    "--val-split", type=float, help="Fraction of the training data for validation (default 0.1)."
+)
 @click.option(
     "--test-split",
     type=float,
-    help="Fraction held out for testing (unless the dataset has its own).",
+    help="Fraction held out for testing, unless the dataset has its own (default 0.2).",
 )
 @click.option(
     "--early-stopping",
     type=int,
     metavar="PATIENCE",
-    help="Stop after PATIENCE epochs without val_loss improvement; restores the best weights.",
+    help="Stop after PATIENCE epochs without val_loss improvement; restores the best weights "
+    "(default off: every epoch runs).",
 )
 @click.option("--seed", type=int, help="Seed for splits, weights and shuffling (default 0).")
 @click.option(
     "--distribute",
     type=click.Choice(["none", "mirrored", "multi-worker"]),
-    help="tf.distribute strategy; multi-worker reads TF_CONFIG.",
+    help="tf.distribute strategy (default none); multi-worker reads TF_CONFIG.",
 )
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Run directory (default runs/<name>-<time>)."
@@ -80,7 +83,7 @@ def _run_summary(run: Run) -> str:
     parts = [f"{k}={v:.4f}" for k, v in test.items()]
     ds = run.info["dataset"]
     return (
-        f"trained {run.name}: {run.task}, {run.info['model']['params']} params, "
+        f"trained {run.name}: {run.task}, {run.info['model']['params']:,} params, "
         f"{run.info['training']['epochs_run']} epochs in {run.info['training']['seconds']:.1f}s; "
         f"test ({ds['n_test']} samples): {', '.join(parts)}\nrun directory: {run.path}"
     )
@@ -150,7 +153,8 @@ def _run_summary(run: Run) -> str:
     type=float,
     default=1e-4,
     show_default=True,
-    help="Max |diff| vs Keras allowed for float32 artifacts.",
+    help="Max |diff| vs Keras allowed for float32 artifacts (times the largest |output| "
+    "where that is above 1).",
 )
 @click.option(
     "--max-accuracy-drop",
@@ -193,8 +197,9 @@ def export(
     from edgekit.exporters import export as export_api
 
     result = export_api(
-        source, quantize=str_list(quantize), onnx_quantize=str_list(onnx_quantize), **options
-    )
+        source, quantize=str_list(quantize), onnx_quantize=str_list(onnx_quantize),
+        on_step=lambda line: click.echo(line, err=True), **options,
+    )  # fmt: skip
     click.echo(result.table())
     click.echo(f"manifest: {result.manifest_path}")
     if not result.passed:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -108,6 +110,7 @@ def export(
     integer_only: bool = False,
     out: str | Path | None = None,
     force: bool = False,
+    on_step: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export a run (a :class:`Run`, its directory, default ``runs/latest``), a ``.keras`` or
     ``.h5`` file or a SavedModel directory into validated artifacts and a manifest
@@ -119,12 +122,18 @@ def export(
     (:mod:`edgekit.exporters.merge`). ``quantize=["auto"]`` adds the ``auto`` variant, the
     smallest artifact that meets ``max_accuracy_drop`` (:mod:`edgekit.exporters.auto`);
     ``integer_only`` restricts it to artifacts whose every op is integer. ``mcu``: TFLite
-    variants with a fixed batch of 1 and no shape ops, as TensorFlow Lite Micro wants them."""
+    variants with a fixed batch of 1 and no shape ops, as TensorFlow Lite Micro wants them.
+    ``on_step``: called with one progress line per variant built (the CLI prints them on
+    stderr)."""
     variants = select_variants(
         tflite=tflite, quantize=quantize, onnx=onnx, onnx_quantize=onnx_quantize
     )
     names = [v.name for v in variants]
     implied = ["onnx-float32"] if onnx_quantize is not None and not onnx else []
+    if not (tflite or quantize is not None or onnx or onnx_quantize is not None) and (
+        c_source is not None or c_array
+    ):  # the default float32 only carries the C: one already exported is reused
+        implied.append("float32")
     optional = set(TFLITE_VARIANTS) if quantize == ["all"] else set()  # failures: skipped
     if integer_only and AUTO not in names:
         raise EdgekitError("--integer-only applies to the auto variant; add --quantize auto")
@@ -254,6 +263,9 @@ def export(
             core_saved_model=core_saved_model, affine=affine, batch=batch,
         )  # fmt: skip
         entries: list[dict[str, Any]] = []
+        steps = [v.name for v in variants if v.build is not None]
+        steps += [AUTO] * (AUTO in names) + ["c-source"] * (c_source is not None)
+        step = _Steps(on_step, steps)
         with _gc_frozen():
             for v in variants:
                 if v.build is None:
@@ -263,12 +275,14 @@ def export(
                     if blocked:
                         raise EdgekitError(blocked)
                     entries.append(build_variant(v, inputs, ref, atol, max_accuracy_drop))
+                    step.done(v.name, entries[-1])
                 except EdgekitError as err:
                     reason = str(err).replace(str(tmp), str(out_dir))  # not the temporary name
                     problems.append(
                         {"variant": v.name, "file": v.file, "reason": reason,
                          "skipped": v.name in optional}
                     )  # fmt: skip
+                    step.failed(v.name, reason, skipped=v.name in optional)
             if AUTO in names:
                 from edgekit.exporters.auto import build_auto
 
@@ -278,6 +292,7 @@ def export(
                         atol=atol, max_accuracy_drop=max_accuracy_drop, integer_only=integer_only,
                     )
                 )  # fmt: skip
+                step.done(AUTO, entries[-1])
         for entry in entries:
             note = float_note(entry, tmp / entry["file"])
             if note:
@@ -297,11 +312,15 @@ def export(
                     atol=atol, c_rounding=c_rounding,
                 )  # fmt: skip
             except EdgekitError as err:
+                reason = str(err).replace(str(tmp), str(out_dir))  # not the temporary name
                 problems.append(
-                    {"variant": "c-source", "file": f"{c_prefix}_model.c", "reason": str(err),
+                    {"variant": "c-source", "file": f"{c_prefix}_model.c", "reason": reason,
                      "skipped": False}
                 )  # fmt: skip
+                step.failed("c-source", reason, skipped=False)
                 c_info = None
+            else:
+                step.done("c-source", c_info)
             if c_info is not None:
                 extra += [tmp / name for name in c_info["files"]]
         arrays = test_arrays(ref)
@@ -345,6 +364,34 @@ def export(
         replaced=merge.replaced,
         kept=[f for e in merge.kept for f in entry_files(e)],
     )
+
+
+class _Steps:
+    """One progress line per variant: ``[2/4] int8 model.int8.tflite 9.3 KB: passed (1.2 s)``."""
+
+    def __init__(self, on_step: Callable[[str], None] | None, names: list[str]) -> None:
+        self.on_step, self.total, self.index = on_step, len(names), 0
+        self.started = time.perf_counter()
+
+    def _say(self, name: str, what: str) -> None:
+        self.index += 1
+        now = time.perf_counter()
+        seconds, self.started = now - self.started, now
+        if self.on_step is not None:
+            self.on_step(f"[{self.index}/{self.total}] {name} {what} ({seconds:.1f} s)")
+
+    def done(self, name: str, entry: dict[str, Any]) -> None:
+        from edgekit.tables import size
+
+        passed = entry.get("validation", {}).get("passed")
+        verdict = {True: "passed", False: "FAILED validation", None: "not validated"}[passed]
+        if "bytes" in entry:
+            self._say(name, f"{entry['file']} {size(entry['bytes'])}: {verdict}")
+        else:
+            self._say(name, f"{', '.join(entry.get('files', []))}: {verdict}")
+
+    def failed(self, name: str, reason: str, *, skipped: bool) -> None:
+        self._say(name, f"{'skipped' if skipped else 'FAILED'}: {reason}")
 
 
 def _shaped(x: np.ndarray, want: list[int]) -> np.ndarray:

@@ -66,6 +66,7 @@ generator is :mod:`edgekit.exporters.c`, its C in ``edgekit/exporters/c/kernels/
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,9 @@ def to_c_source(
     out_dir = Path(out_dir)
     source_name = origin or (Path(tflite).name if variant == "int8" and tflite else "Keras model")
     comment = f" * Model: {source_name}."
-    if labels:
+    if labels and len(labels) == 2 and _binary(model, tflite):
+        comment += f"\n * Output 0: the probability of {labels[1]} (below 0.5: {labels[0]})."
+    elif labels:
         comment += "\n * Outputs in label order: " + ", ".join(str(label) for label in labels)
     if variant == "float32":
         if model is None:
@@ -186,9 +189,12 @@ def _with_names(
 
     up = prefix.upper()
     decls, defs = [], []
+    binary = n_out == 1 and labels is not None and len(labels) == 2
+    if binary:  # one probability output: labels[1]'s, labels[0] below 0.5
+        decls.append(f"#define {up}_LABEL_COUNT 2")
     for names, what, size, macro in (
         (features, "feature_names", n_in, "INPUT_SIZE"),
-        (labels, "labels", n_out, "OUTPUT_SIZE"),
+        (labels, "labels", 2 if binary else n_out, "LABEL_COUNT" if binary else "OUTPUT_SIZE"),
     ):
         if not names or len(names) != size:
             continue
@@ -203,6 +209,18 @@ def _with_names(
     header = header.replace(anchor, comment + "\n" + "\n".join(decls) + "\n" + anchor, 1)
     source = source.rstrip("\n") + "\n\n" + "\n\n".join(defs) + "\n"
     return header, source
+
+
+def _binary(model: Any, tflite: str | Path | None) -> bool:
+    """Whether the model has one output value (a binary classifier's probability)."""
+    if model is not None:
+        return math.prod(int(d) for d in model.outputs[0].shape[1:]) == 1
+    if tflite is not None:
+        from edgekit.formats.tflite_graph import read_tflite
+
+        g = read_tflite(Path(tflite))
+        return g.tensors[g.outputs[0]].size == 1  # the batch dimension is 1 here
+    return False
 
 
 def _same_as_file(quantization: dict[str, Any] | None, tflite: Path) -> bool:

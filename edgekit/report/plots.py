@@ -66,18 +66,34 @@ def nice_ticks(lo: float, hi: float) -> list[float]:
 
 
 def _tick_label(v: float) -> str:
-    return sig(v, 3).rstrip("0").rstrip(".") if v < 1 else f"{v:,.0f}" if v >= 10 else f"{v:g}"
+    """Three significant digits at most, no trailing zeros: 0.05, 2.34, 19.5, 200, 1,500."""
+    text = sig(v, 3)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def colorbar_ticks(lo: float, hi: float) -> list[float]:
+    """The colour bar's ticks: both ends of the range (so every marker's colour can be read
+    against a label) and the 1-2-5 ladder's values between them that are not crowding an end.
+
+    >>> colorbar_ticks(2.33, 19.5)
+    [2.33, 5.0, 10.0, 19.5]
+    """
+    inside = [t for t in nice_ticks(lo, hi) if lo < t < hi]
+    if len(inside) < 2:  # a narrow range: every integer mantissa (2, 3, 4, 5)
+        k = math.floor(math.log10(max(lo, 1e-12)))
+        ladder = [m * 10.0**e for e in range(k, k + 3) for m in range(1, 10)]
+        inside = [round(t, 12) for t in ladder if lo < t < hi]
+    span = math.log(hi / lo) if lo > 0 and hi > lo else 0.0
+    room = 0.12 * span  # no interior tick closer than 12% of the bar to an end label
+    inside = [t for t in inside if span and min(math.log(t / lo), math.log(hi / t)) > room]
+    return [lo, *inside, hi]  # the ends exactly (a rounded end could fall off the bar)
 
 
 def _colorbar_ticks(bar: Any, lo: float, hi: float) -> None:
-    """Plain-number ticks (1-2-5 ladder) on a colour bar, instead of 4x10^0."""
+    """Plain-number ticks on a colour bar (instead of 4x10^0), its ends labelled."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
-    ticks = [t for t in nice_ticks(lo, hi) if lo * 0.999 <= t <= hi * 1.001]
-    if len(ticks) < 3:  # a narrow range: every integer mantissa (2, 3, 4, 5)
-        k = math.floor(math.log10(max(lo, 1e-12)))
-        ladder = [m * 10.0**e for e in range(k, k + 3) for m in range(1, 10)]
-        ticks = [round(t, 12) for t in ladder if lo * 0.999 <= t <= hi * 1.001] or [lo, hi]
+    ticks = colorbar_ticks(lo, hi)
     bar.ax.yaxis.set_major_locator(FixedLocator(ticks))
     bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick_label(v)))
     bar.ax.yaxis.set_minor_locator(NullLocator())
@@ -122,12 +138,19 @@ def latency_plot(rows: Sequence[BenchRow]) -> bytes:
             whis=(5, 95),
             showfliers=False,
             widths=0.6,
-            label="middle half (box), p5..p95 (whiskers)",
+            medianprops={"color": "tab:blue", "alpha": 0.6},
         )
     p50 = [_lat(r)["p50"] * us for r in rows]
     p95 = [_lat(r).get("p95", _lat(r)["p50"]) * us for r in rows]
-    ax.scatter(p50, positions, marker="o", color="tab:blue", zorder=3, label="p50")
-    ax.scatter(p95, positions, marker="|", s=200, color="tab:red", zorder=3, label="p95")
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(facecolor="none", edgecolor="black", label="middle half (box), p5..p95 (whiskers)")
+    ] * bool(with_samples)
+    handles.append(ax.scatter(p50, positions, marker="o", color="tab:blue", zorder=3, label="p50"))
+    handles.append(
+        ax.scatter(p95, positions, marker="|", s=200, color="tab:red", zorder=3, label="p95")
+    )
     labels = [f"{r.artifact} ({_config(r)})" + (" *unstable" if r.unstable else "") for r in rows]
     ax.set_yticks(positions, labels, fontsize=8)
     shown = [*p50, *p95]  # what is drawn: whiskers at p5 and p95, the reported p50 and p95
@@ -143,7 +166,7 @@ def latency_plot(rows: Sequence[BenchRow]) -> bytes:
     ax.set_xlabel("latency per call of one batch (µs, log scale)")
     ax.set_title("Latency distribution per measurement")
     ax.grid(axis="x", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     return png(fig)
 
 
@@ -206,8 +229,9 @@ def tradeoff_plot(rows: Sequence[BenchRow]) -> bytes:
             label=f"{r.variant} ({r.runtime}): {quality}, {r.size_bytes / 1024:.1f} KB, "
                   f"p50 {latency(_lat(r)['p50'])}{extra}",
         )  # fmt: skip
-    bar = fig.colorbar(sc, ax=ax, label="p50 latency (µs)", fraction=0.05, pad=0.02)
-    _colorbar_ticks(bar, min(c), max(c))
+    if max(c) > min(c) * 1.001:  # one latency (one marker): the legend says it, no bar
+        bar = fig.colorbar(sc, ax=ax, label="p50 latency (µs)", fraction=0.05, pad=0.02)
+        _colorbar_ticks(bar, min(c), max(c))
     ax.set_ylim(*_span(y, cap=100.0 if metric == "accuracy" else None))
     lo_x, hi_x = _span(x, cap=None)
     ax.set_xlim(max(0.0, lo_x), hi_x)
@@ -219,9 +243,8 @@ def tradeoff_plot(rows: Sequence[BenchRow]) -> bytes:
         if len(configs) == 1
         else "see legend"
     )
-    ax.set_title(
-        f"{'Accuracy' if metric == 'accuracy' else 'MAE'} vs size; colour: p50 ({at})", pad=12
-    )
+    colour = "; colour: p50" if max(c) > min(c) * 1.001 else ""  # one latency: no colour bar
+    ax.set_title(f"{'Accuracy' if metric == 'accuracy' else 'MAE'} vs size{colour} ({at})", pad=12)
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     return png(fig)

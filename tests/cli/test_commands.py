@@ -123,6 +123,28 @@ def test_every_flag_has_help_and_shows_its_default(command):
             assert param.show_default, f"{command} {param.opts[0]}: default not shown"
 
 
+def test_train_help_states_every_default_of_the_trainer():
+    """train's flags default to None (a recipe may set them), so their help says the default."""
+    import dataclasses
+
+    from edgekit.cli import cli as group
+    from edgekit.trainer.config import TrainConfig
+
+    defaults = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    said = {"auto": "auto (the default)", "relu": "relu (default)", None: "default off"}
+    for param in group.commands["train"].params:
+        field = defaults.get(param.name or "")
+        if not isinstance(param.default, type(None)) or field is None or param.name == "out":
+            continue
+        if param.name in ("name", "force", "dataset", "target"):
+            continue
+        value = field.default_factory() if callable(field.default_factory) else field.default
+        value = ",".join(map(str, value)) if isinstance(value, list) else value
+        text = said.get(value, f"default {value:g}" if isinstance(value, float) else None)
+        text = text or f"default {value}"
+        assert text in (param.help or ""), f"train --{param.name}: {param.help!r} lacks {text!r}"
+
+
 def test_env_json():
     import json
 

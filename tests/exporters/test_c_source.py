@@ -207,6 +207,37 @@ def test_two_models_link_into_one_program(c_exports, tmp_path):
     assert subprocess.run([str(exe)]).returncode == 0  # 0 + 0 + (-1) + 1: NULL is refused
 
 
+def test_the_labels_are_arrays_in_the_header_binary_ones_too(c_exports, tmp_path):
+    """Multiclass: one label per output. Binary (one probability output): both labels, with
+    a LABEL_COUNT of 2 and a comment saying which label the probability is of."""
+    digits, binary = c_exports["digits", "float32"], c_exports["binary", "int8"]
+    labels = {"digits": digits.manifest["labels"], "binary8": binary.manifest["labels"]}
+    assert labels == {"digits": [str(i) for i in range(10)], "binary8": ["0", "1"]}
+    header = (binary.path / "binary8_model.h").read_text()
+    assert " * Output 0: the probability of 1 (below 0.5: 0)." in header
+    assert "#define BINARY8_LABEL_COUNT 2" in header
+    assert "extern const char *const binary8_labels[BINARY8_LABEL_COUNT];" in header
+    digits_header = (digits.path / "digits_model.h").read_text()
+    assert "extern const char *const digits_labels[DIGITS_OUTPUT_SIZE];" in digits_header
+    main = tmp_path / "labels.c"
+    main.write_text(
+        '#include <stdio.h>\n#include "digits_model.h"\n#include "binary8_model.h"\n'
+        "int main(void)\n{\n    int i;\n"
+        '    for (i = 0; i < DIGITS_OUTPUT_SIZE; i++) printf("%s ", digits_labels[i]);\n'
+        '    for (i = 0; i < BINARY8_LABEL_COUNT; i++) printf("%s ", binary8_labels[i]);\n'
+        "    return 0;\n}\n",
+        encoding="utf-8",
+    )
+    exe = tmp_path / "labels"
+    cmd = [*GCC, f"-I{digits.path}", f"-I{binary.path}", str(main),
+           str(digits.path / "digits_model.c"), str(binary.path / "binary8_model.c"),
+           "-o", str(exe)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    shown = subprocess.run([str(exe)], capture_output=True, text=True).stdout
+    assert shown == "0 1 2 3 4 5 6 7 8 9 0 1 "
+
+
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "linear")
 
 

@@ -164,6 +164,51 @@ def test_integer_variants_keep_features_of_very_different_scales(tmp_path):
         assert by_variant[variant]["inputs"][0]["dtype"] == "float32"
 
 
+def test_float_tolerance_scales_with_outputs_above_one():
+    from edgekit.exporters.validate import float_tolerance
+
+    assert float_tolerance(1e-4, np.array([[0.2], [-0.9]])) == (1e-4, "max_abs_diff <= 0.0001")
+    allowed, criterion = float_tolerance(1e-4, np.array([[412.5], [-3.0]]))
+    assert allowed == pytest.approx(0.04125)
+    assert criterion == "max_abs_diff <= 0.0001 x 412.5 (the largest |output|)"
+    assert float_tolerance(0.0, np.array([[412.5]]))[0] == 0.0  # --atol 0 stays exact
+
+
+def test_a_regressor_with_large_outputs_passes_float32_and_its_c(tmp_path):
+    """Predictions in the thousands differ from Keras in float32's last bits (about 1e-4): the
+    default --atol is relative to the largest |output| there, for the .tflite, ONNX and C."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 10000, (200, 5)).astype(np.float32)
+    y = x @ np.array([0.7, 0.2, -0.1, 0.4, 0.3], np.float32) + 50
+    model = keras.Sequential([
+        keras.Input((5,), name="features"),
+        keras.layers.Dense(16, activation="relu", name="hidden"),
+        keras.layers.Dense(1, name="price"),
+    ])  # fmt: skip
+    model.compile("adam", "mse")
+    model.fit(x, y, epochs=3, verbose=0)
+    model.save(tmp_path / "price.keras")
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    code, out, err = cli(
+        "export", str(tmp_path / "price.keras"), "--data", str(tmp_path / "test.npz"),
+        "--quantize", "float32", "--onnx", "--c-source", "float32", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = load_manifest(tmp_path / "e")
+    scale = float(np.abs(model.predict(x, verbose=0)).max())
+    assert scale > 1000
+    diffs = [a["validation"]["max_abs_diff"] for a in m["artifacts"]]
+    assert max([*diffs, m["c_source"]["validation"]["max_abs_diff"]]) > 1e-4  # beyond atol
+    for a in m["artifacts"]:
+        assert a["validation"]["passed"] is True
+        assert a["validation"]["criterion"].startswith("max_abs_diff <= 0.0001 x ")
+        assert a["validation"]["max_abs_diff"] <= 1e-4 * scale
+    assert m["c_source"]["validation"]["passed"] is True
+
+
 def test_io_type_uint8_and_float(digits_run, tmp_path):
     for io, dtype in (("uint8", "uint8"), ("float", "float32")):
         result = edgekit.export(digits_run.path, quantize=["int8"], io_type=io, out=tmp_path / io)

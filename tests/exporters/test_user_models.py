@@ -91,7 +91,8 @@ def zoo_export(zoo) -> dict:
         "--c-source", "float32", "--out", str(zoo / "export"),
     )  # fmt: skip
     assert code == 0, out + err
-    return {"out": out, "manifest": json.loads((zoo / "export" / "manifest.json").read_text())}
+    manifest = json.loads((zoo / "export" / "manifest.json").read_text())
+    return {"out": out, "err": err, "manifest": manifest}
 
 
 def _art(manifest: dict, variant: str) -> dict:
@@ -110,6 +111,20 @@ def test_every_layer_kind_exports_with_its_own_csv_data(zoo_export):
     c = m["c_source"]
     assert c["validation"]["passed"] is True and c["validation"]["max_abs_diff"] <= 1e-5
     assert "validated on: 300 labelled test samples" in zoo_export["out"]
+
+
+def test_export_prints_one_progress_line_per_variant_on_stderr(zoo_export):
+    import re
+
+    lines = [line for line in zoo_export["err"].splitlines() if line.startswith("[")]
+    pattern = r"\[(\d)/4\] (\S+) (\S+) .*: passed \(\d+\.\d s\)"
+    found = [re.fullmatch(pattern, line) for line in lines]
+    assert all(found), lines
+    assert [(m[1], m[2], m[3]) for m in found if m] == [
+        ("1", "float32", "model.float32.tflite"), ("2", "int8", "model.int8.tflite"),
+        ("3", "onnx-float32", "model.float32.onnx"), ("4", "c-source", "edgekit_model.h,"),
+    ]  # fmt: skip
+    assert "KB: passed" in lines[0]
 
 
 def test_the_c_header_names_the_features_in_input_order(zoo, zoo_export):
@@ -161,6 +176,41 @@ def test_export_into_an_existing_export_adds_and_keeps(zoo, zoo_export, tmp_path
     assert "replaced: model.int8.tflite, model_int8_data.h, model_int8_data.c" in text
     assert len(json.loads((out / "manifest.json").read_text())["artifacts"]) == 5
     assert not (out / "model_int8_data.h").exists()  # the new int8 has no C array asked for
+
+
+def test_c_source_or_c_arrays_alone_are_added_to_an_existing_export(zoo, zoo_export, tmp_path):
+    """``--c-source`` or ``--c-array`` with no variant flag reuse the export's float32 and int8
+    (the README's "adds the C and keeps the .tflite files"), no --force needed."""
+    out = tmp_path / "export"
+    shutil.copytree(zoo / "export", out)
+    m = json.loads((out / "manifest.json").read_text())
+    for name in m.pop("c_source")["files"]:
+        (out / name).unlink()
+    (out / "manifest.json").write_text(json.dumps(m))
+    tflite = {p.name: p.read_bytes() for p in out.glob("*.tflite")}
+    args = ("export", str(zoo / "tutorial.keras"), "--data", str(zoo / "test.csv"),
+            "--target", "label", "--out", str(out))  # fmt: skip
+    code, text, err = cli(*args, "--c-source", "int8")
+    assert code == 1  # the int8 C has no LayerNormalization; the int8 .tflite is reused
+    assert "kept from the existing export: model.float32.tflite, model.int8.tflite" in text
+    assert (
+        f"c-source FAILED: {out}/model.int8.tflite: op 6 MEAN is not supported by --c-source int8"
+    ) in text
+    assert "replaced:" not in text and ".tmp" not in text
+    code, text, err = cli(*args, "--c-source", "float32")
+    assert code == 0, text + err
+    assert "kept from the existing export: model.float32.tflite, model.int8.tflite" in text
+    assert "replaced:" not in text
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["c_source"]["variant"] == "float32" and m["c_source"]["validation"]["passed"]
+    code, text, err = cli(*args, "--c-array")
+    assert code == 0, text + err
+    assert "replaced:" not in text
+    m = json.loads((out / "manifest.json").read_text())
+    assert [a["variant"] for a in m["artifacts"]] == ["float32", "int8", "onnx-float32"]
+    assert _art(m, "int8")["c_array"] == ["model_int8_data.h", "model_int8_data.c"]
+    assert m["c_source"]["variant"] == "float32"  # kept
+    assert {p.name: p.read_bytes() for p in out.glob("*.tflite")} == tflite
 
 
 def test_other_data_or_model_needs_force_to_replace_all(zoo, zoo_export, tmp_path):
@@ -327,7 +377,9 @@ def test_each_variant_stands_alone(tmp_path):
         "float32,int16x8", "--out", str(tmp_path / "named"),
     )  # fmt: skip
     assert code == 1
-    assert err.strip() == "edgekit: error: validation failed for int16x8"
+    lines = err.strip().splitlines()
+    assert lines[-1] == "edgekit: error: validation failed for int16x8"
+    assert lines[-2].startswith("[2/2] int16x8 FAILED: TFLite conversion (int16x8) failed")
     assert "int16x8 FAILED: TFLite conversion (int16x8) failed" in out
     assert (tmp_path / "named" / "model.float32.tflite").is_file()
 

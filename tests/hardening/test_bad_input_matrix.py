@@ -386,7 +386,8 @@ CASES = [
     Case("export-out-exists", ("export", "run", "--out", "o"), 2,
          "o already exists; pass --force to overwrite it", text("o/keep", "x"), needs=("run",)),
     Case("export-validation-fails", ("export", "run", "--atol", "0", "--out", "o"), 1,
-         "validation failed for float32", needs=("run",), stdout="NO (max_abs_diff <= 0)"),
+         "validation failed for float32", needs=("run",), stdout="NO (max_abs_diff <= 0)",
+         progress=True),
     # bench: artifact files (a runtime that cannot load one is an error row: exit 1)
     Case("bench-missing", ("bench", "nope.tflite"), 2, "nope.tflite: no such file or directory"),
     Case("bench-wrong-format", ("bench", "m.pt"), 2,
@@ -666,7 +667,7 @@ def test_bad_input(case: Case, request, tmp_path, monkeypatch):
     assert lines[-1].startswith("edgekit: error: "), err
     assert case.message.format(**fill) in lines[-1]
     assert code == case.code, err
-    if case.progress:  # bench's progress lines ("[1/2] ...") may come first
+    if case.progress:  # bench's and export's progress lines ("[1/2] ...") may come first
         assert all(line.startswith("[") for line in lines[:-1] if line.strip()), err
     else:
         assert len(lines) == 1, err

@@ -149,6 +149,13 @@ def test_plot_axes_are_labelled_and_capped():
     _log_axis_us(ax, 6.46, 11.4)
     labels = [ax.xaxis.get_major_formatter()(t, i) for i, t in enumerate(ax.get_xticks())]
     assert labels == ["6", "7", "8", "9", "10", "20"]
+    from edgekit.report.plots import _tick_label, colorbar_ticks
+
+    # the colour bar labels both ends: markers up to 19.5 µs had no label beyond 10
+    assert colorbar_ticks(2.335, 19.5) == [2.335, 5.0, 10.0, 19.5]
+    assert [_tick_label(t) for t in colorbar_ticks(2.335, 19.5)] == ["2.33", "5", "10", "19.5"]
+    assert colorbar_ticks(11.6, 12.4) == [11.6, 12.4]
+    assert _tick_label(1500.0) == "1,500" and _tick_label(0.05) == "0.05"
     assert _span([96.9, 100.0], cap=100.0)[1] == 100.0  # accuracy never beyond 100%
     low, high = _span([0.12, 0.2], cap=None)
     assert low < 0.12 and high > 0.2

@@ -97,7 +97,10 @@ def _vs_keras(
     got = run_harness(exe, x, n_out=c.output_size, int8=False)
     ref = np.asarray(reference, np.float32).reshape(len(x), -1)
     diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if len(x) else 0.0
-    return {"max_abs_diff": diff, "criterion": f"max_abs_diff <= {atol:g}", "passed": diff <= atol}
+    from edgekit.exporters.validate import float_tolerance
+
+    allowed, criterion = float_tolerance(atol, ref)
+    return {"max_abs_diff": diff, "criterion": criterion, "passed": diff <= allowed}
 
 
 def _vs_tflite(
