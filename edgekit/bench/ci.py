@@ -34,6 +34,22 @@ def in_github_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
+def append_step_summary(markdown: str) -> None:
+    """Append ``markdown`` to ``$GITHUB_STEP_SUMMARY`` (the job's summary page) when set."""
+    from edgekit.errors import EdgekitError
+
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not summary:
+        return
+    try:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    except OSError as err:
+        raise EdgekitError(
+            f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {err.strerror or err}"
+        ) from err
+
+
 def _where(row: BenchRow) -> str:
     return f"{row.artifact} ({row.runtime}, {row.device}, threads={row.threads}, batch={row.batch})"
 

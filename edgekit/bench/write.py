@@ -86,7 +86,7 @@ def write_outputs(
     """
     import json
 
-    from edgekit.bench.ci import junit_xml
+    from edgekit.bench.ci import append_step_summary, junit_xml
 
     protect = list(protect)
     check_outputs(json_path=json_path, markdown_path=markdown_path, junit_path=junit_path,
@@ -99,13 +99,6 @@ def write_outputs(
     files = [(path, render[flag]().encode("utf-8"))
              for flag, path in _named(json_path, markdown_path, junit_path)]  # fmt: skip
     written = atomic_write_files(files, protect=protect)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary and summary:
-        try:
-            with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(result.markdown() + "\n")
-        except OSError as err:
-            raise EdgekitError(
-                f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {err.strerror or err}"
-            ) from err
+    if step_summary:
+        append_step_summary(result.markdown())
     return written

@@ -123,8 +123,14 @@ def test_compare_cli_json_markdown_and_annotations(tmp_path, monkeypatch):
     assert md.startswith("## edgekit compare\n\n`base.json` -> `faster.json` (max regression 30%)")
     assert "| model.int8.tflite | tflite | cpu | 1 | 1 |" in md and "| faster |" in md
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    summary = tmp_path / "summary.md"
+    summary.write_text("## earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     code, out, err = cli("compare", str(base), str(slower))
     assert code == 1
+    shown = summary.read_text()  # appended to the job's summary page, after what was there
+    assert shown.startswith("## earlier step\n## edgekit compare\n\n`base.json` -> `slower.json`")
+    assert "| regression |" in shown
     assert out.splitlines()[2].split()[-1] == "regression"
     assert out.splitlines()[-1].startswith("::error title=edgekit regression::latency regression")
     assert err.splitlines()[-1].startswith("edgekit: error: 1 regression(s) beyond 10%")
