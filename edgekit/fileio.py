@@ -62,6 +62,27 @@ def interrupt_requested() -> bool:
     return _interrupted
 
 
+_deferring = 0
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """While the body runs, the CLI's signal handlers only set the flag (they raise
+    nowhere): for making a temporary file or directory and recording it where the cleanup
+    finds it, with no moment between the two at which an interrupt could leave it behind.
+    The caller raises the interrupt (:func:`check_interrupt`) once its cleanup covers it."""
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+
+
+def interrupts_are_deferred() -> bool:
+    return _deferring > 0
+
+
 def check_interrupt() -> None:
     """Raise KeyboardInterrupt if an interrupt was requested (even one swallowed since)."""
     if _interrupted:
@@ -148,14 +169,18 @@ def temporary_directory(parent: PathLike | None = None, *, name: str = "edgekit"
     left is removed by the next call (unlike :class:`tempfile.TemporaryDirectory`)."""
     parent = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     remove_stale_temporaries(parent)
+    path: Path | None = None
     try:
-        path = Path(tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".tmp", dir=parent))
-    except OSError as err:
-        raise WriteError(parent, _reason(err)) from err
-    try:
+        with interrupts_deferred():
+            try:
+                path = Path(tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".tmp", dir=parent))
+            except OSError as err:
+                raise WriteError(parent, _reason(err)) from err
+        check_interrupt()  # one that came meanwhile: the directory is removed below
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # --- output files -----------------------------------------------------------------------------
@@ -255,8 +280,10 @@ def _stage(item: _Staged) -> None:
         return
     parent = item.real.parent
     remove_stale_temporaries(parent)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(item.real.name), suffix=".tmp", dir=parent)
-    item.tmp = Path(tmp)
+    with interrupts_deferred():  # the name recorded (for the cleanup) as the file is made
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(item.real.name), suffix=".tmp", dir=parent)
+        item.tmp = Path(tmp)
+    check_interrupt()
     try:
         _write_all(fd, item.data)
     finally:

@@ -34,6 +34,7 @@ from edgekit.fileio import (
     _umask,
     check_interrupt,
     check_not_input,
+    interrupts_deferred,
     is_temporary_name,
     remove_stale_temporaries,
 )
@@ -335,17 +336,22 @@ def claim_directory(
     real = check_output_dir(final, force=force, protect=protect)
     existed = _identity(real)
     parent = real.parent
+    claim: DirectoryClaim | None = None
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(parent)
-        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(real.name), suffix=".tmp", dir=parent))
-        os.chmod(tmp, 0o777 & ~_umask())
-    except OSError as err:
-        # mkdir(exist_ok=True) on a file raises FileExistsError, whose "File exists" misleads
-        reason = "not a directory" if isinstance(err, FileExistsError) else _reason(err)
-        raise EdgekitError(f"cannot write to {final.parent}: {reason}") from err
-    claim = DirectoryClaim(tmp=tmp, final=final)
-    try:
+        with interrupts_deferred():  # made and recorded for the cleanup below, in one step
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+                remove_stale_temporaries(parent)
+                tmp = Path(
+                    tempfile.mkdtemp(prefix=_temp_prefix(real.name), suffix=".tmp", dir=parent)
+                )
+                claim = DirectoryClaim(tmp=tmp, final=final)
+                os.chmod(tmp, 0o777 & ~_umask())
+            except OSError as err:
+                # mkdir(exist_ok=True) on a file raises FileExistsError: "File exists" misleads
+                reason = "not a directory" if isinstance(err, FileExistsError) else _reason(err)
+                raise EdgekitError(f"cannot write to {final.parent}: {reason}") from err
+        check_interrupt()  # one that came while the directory was made: removed below
         try:
             yield claim
         except OSError as err:
@@ -362,7 +368,7 @@ def claim_directory(
         _commit_directory(claim, real, existed=existed, force=force, protect=protect,
                           unique=unique)  # fmt: skip
     finally:
-        if claim.tmp.exists():
+        if claim is not None and claim.tmp.exists():
             shutil.rmtree(claim.tmp, ignore_errors=True)
 
 

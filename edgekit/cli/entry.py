@@ -22,12 +22,15 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
-def _on_signal(signum: int, frame: FrameType | None) -> NoReturn:
-    """SIGINT, SIGTERM: remember it (a library may swallow the exception), then raise it."""
-    from edgekit.fileio import request_interrupt
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """SIGINT, SIGTERM: remember it (a library may swallow the exception), then raise it,
+    unless a temporary file is being made and recorded for its cleanup just now
+    (:func:`edgekit.fileio.interrupts_deferred`): it is raised right after that."""
+    from edgekit.fileio import interrupts_are_deferred, request_interrupt
 
     request_interrupt()
-    raise KeyboardInterrupt
+    if not interrupts_are_deferred():
+        raise KeyboardInterrupt
 
 
 def _run(argv: list[str] | None) -> object:

@@ -275,3 +275,34 @@ def test_an_interrupt_inside_a_constructor_prints_no_traceback_at_exit(tmp_path)
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)  # fmt: skip
     assert (proc.returncode, proc.stderr.strip()) == (130, "edgekit: interrupted")
+
+
+def test_an_interrupt_the_moment_a_temporary_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """The signal handler runs between any two bytecodes: one that came just after a
+    temporary directory or file was made, before the cleanup knew it, left it behind
+    (seen once under load: a `.run.*.tmp` after SIGINT)."""
+    import tempfile
+
+    from edgekit import fileio, outdirs
+    from edgekit.cli.entry import _on_signal
+
+    def then_signal(make):
+        def made(*args, **kwargs):
+            result = make(*args, **kwargs)
+            _on_signal(signal.SIGINT, None)  # as if the signal came the moment it appeared
+            return result
+
+        return made
+
+    monkeypatch.setattr(tempfile, "mkdtemp", then_signal(tempfile.mkdtemp))
+    monkeypatch.setattr(tempfile, "mkstemp", then_signal(tempfile.mkstemp))
+    try:
+        with pytest.raises(KeyboardInterrupt), outdirs.atomic_directory(tmp_path / "out"):
+            pytest.fail("the body ran")
+        with pytest.raises(KeyboardInterrupt), fileio.temporary_directory(tmp_path):
+            pytest.fail("the body ran")
+        with pytest.raises(KeyboardInterrupt):
+            fileio.atomic_write_files([(tmp_path / "f.txt", b"x")])
+    finally:
+        fileio.clear_interrupt()
+    assert list(tmp_path.iterdir()) == []
