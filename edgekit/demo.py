@@ -25,7 +25,7 @@ def run_demo(*, echo: Callable[[str], None] = print) -> dict[str, Any]:
     test = run.metrics["test"]
     echo(
         f"  test accuracy {test['accuracy']:.4f} on {run.info['dataset']['n_test']} held-out "
-        f"images; {run.info['model']['params']} parameters; "
+        f"images; {run.info['model']['params']:,} parameters; "
         f"{run.info['training']['seconds']:.1f} s -> {run.path}"
     )
     echo("edgekit demo 2/3: exporting TFLite (every quantization) and ONNX, validating each...")
