@@ -12,8 +12,10 @@ directory; the user's entry wins over a project's for the same name::
 
 A project's file comes with the code in the working directory (a cloned repository), so its
 devices cannot set ssh options that run commands on this machine (:data:`COMMAND_OPTIONS`:
-``ProxyCommand``, ``LocalCommand``, ``KnownHostsCommand``, ``ProxyJump``, ...), as git ignores
-a repository's own hooks. The user allows one project's file in the user's own file::
+``ProxyCommand``, ``LocalCommand``, ``KnownHostsCommand``, ``ProxyJump``, ``XAuthLocation``,
+...), as git ignores a repository's own hooks; and it may set only the options of
+:data:`PROJECT_OPTIONS` (keys, host keys, algorithms, timeouts, logging): no forwarding of
+X11, the agent or ports, no environment sent. The user allows one project's file in the user's own file::
 
     allow_commands = ["~/src/robot"]   # project directories (or their edgekit.toml files)
 
@@ -62,6 +64,48 @@ COMMAND_OPTIONS = (
     "host",
     "pkcs11provider",
     "securitykeyprovider",
+    "xauthlocation",
+)
+# What a project's file may set: options that choose keys, host keys, algorithms, timeouts
+# and logging. Anything else (X11 or agent forwarding, port forwards, environment sent, ...)
+# only from the user's own file: a denylist alone missed XAuthLocation, which runs a program.
+PROJECT_OPTIONS = frozenset(
+    o.lower()
+    for o in (
+        "AddressFamily",
+        "BatchMode",
+        "CertificateFile",
+        "CheckHostIP",
+        "Ciphers",
+        "Compression",
+        "ConnectionAttempts",
+        "ConnectTimeout",
+        "GlobalKnownHostsFile",
+        "HashKnownHosts",
+        "HostKeyAlgorithms",
+        "HostKeyAlias",
+        "IdentitiesOnly",
+        "IdentityFile",
+        "IPQoS",
+        "KbdInteractiveAuthentication",
+        "KexAlgorithms",
+        "LogLevel",
+        "MACs",
+        "PasswordAuthentication",
+        "Port",
+        "PreferredAuthentications",
+        "PubkeyAcceptedAlgorithms",
+        "PubkeyAuthentication",
+        "RekeyLimit",
+        "ServerAliveCountMax",
+        "ServerAliveInterval",
+        "StrictHostKeyChecking",
+        "TCPKeepAlive",
+        "UpdateHostKeys",
+        "User",
+        "UserKnownHostsFile",
+        "VerifyHostKeyDNS",
+    )
 )
 # ...and what must not appear inside another option's value either (-oProxyCommand=...).
 _COMMAND_WORD = re.compile(
@@ -125,6 +169,8 @@ class Device:
                 word = m.group(0) if m else None
             if word is not None:
                 raise EdgekitError(command_refusal(self, key, word))
+            if key.lower() not in PROJECT_OPTIONS:
+                raise EdgekitError(option_refusal(self, key))
 
 
 def user_file() -> Path:
@@ -145,6 +191,17 @@ def command_refusal(device: Device, key: str, word: str) -> str:
         f"{origin}: device {device.name!r} {what}, which would run a command on this machine; "
         f"a project's {PROJECT_FILE} may not do that (define the device in {user_file()}, or "
         f'allow this project there: allow_commands = ["{origin.parent}"])'
+    )
+
+
+def option_refusal(device: Device, key: str) -> str:
+    """The one line that refuses a project's device option outside :data:`PROJECT_OPTIONS`."""
+    origin = Path(device.origin)
+    return (
+        f"{origin}: device {device.name!r} sets ssh option {key}, which a project's "
+        f"{PROJECT_FILE} may not set (it may set keys, host keys, algorithms, timeouts and "
+        f"logging: IdentityFile, UserKnownHostsFile, ConnectTimeout, ...); define the device "
+        f'in {user_file()}, or allow this project there: allow_commands = ["{origin.parent}"]'
     )
 
 

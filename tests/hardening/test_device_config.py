@@ -36,6 +36,7 @@ OPTION_NAMES = {
     "host": "Host",
     "pkcs11provider": "PKCS11Provider",
     "securitykeyprovider": "SecurityKeyProvider",
+    "xauthlocation": "XAuthLocation",  # with ForwardX11 ssh runs it: found by a hostile try
 }
 
 
@@ -172,12 +173,35 @@ def test_the_users_entry_wins_over_the_projects(tmp_path):
     assert load_devices()["other"].allow_commands is False
 
 
-@pytest.mark.parametrize("key", ["IdentityFile", "Port", "ConnectTimeout", "ForwardAgent",
+@pytest.mark.parametrize("key", ["IdentityFile", "Port", "ConnectTimeout", "ServerAliveInterval",
                                  "UserKnownHostsFile", "Compression"])  # fmt: skip
 def test_ordinary_options_stay_allowed(tmp_path, key):
     project(tmp_path, f'{key} = "2"')
     device = resolve_device("board")
     assert f"{key}=2" in SSH(device, multiplex=False).option_args()
+
+
+@pytest.mark.parametrize(
+    "key", ["ForwardX11", "ForwardAgent", "LocalForward", "RemoteForward", "DynamicForward",
+            "SendEnv", "SetEnv", "ControlPath", "IdentityAgent", "Tunnel", "forwardx11trusted"]
+)  # fmt: skip
+def test_a_project_may_set_only_the_listed_options(tmp_path, key):
+    """An allowlist, not only a denylist: outside keys, host keys, algorithms, timeouts and
+    logging, a project's device file sets nothing (X11/agent/port forwarding, environment)."""
+    path = project(tmp_path, f'{key} = "yes"')
+    message = (
+        f"{path}: device 'board' sets ssh option {key}, which a project's edgekit.toml may not "
+        "set (it may set keys, host keys, algorithms, timeouts and logging: IdentityFile, "
+        f"UserKnownHostsFile, ConnectTimeout, ...); define the device in {user_file()}, or "
+        f'allow this project there: allow_commands = ["{path.parent}"]'
+    )
+    with pytest.raises(EdgekitError) as err:
+        resolve_device("board")
+    assert str(err.value) == message
+    code, out, err_text = cli("bench", "x.tflite", "--device", "board")
+    assert (code, out, err_text) == (2, "", f"edgekit: error: {message}\n")
+    user(f'allow_commands = ["{tmp_path}"]\n')  # the user can allow this project
+    assert f"{key}=yes" in SSH(resolve_device("board"), multiplex=False).option_args()
 
 
 @pytest.mark.parametrize("key", ["ProxyCommand", "LocalCommand", "proxyjump", "Include"])
