@@ -30,7 +30,7 @@ COLUMNS = (
 UNSTABLE_MARK = "*"
 UNSTABLE_NOTE = (
     f"{UNSTABLE_MARK} unstable: the latency spread is large (p95/p50 > {MAX_TAIL_RATIO:g} or "
-    f"std/mean > {MAX_CV:g}); measure again with --repeat 3 or on a quieter machine"
+    f"std/mean > {MAX_CV:g} below p99); measure again with --repeat 3 or on a quieter machine"
 )
 
 
