@@ -79,6 +79,7 @@ def to_onnx(model, path: str | Path, *, opset: int = 17) -> Path:
         proto, _ = tf2onnx.convert.from_function(
             tf.function(frozen), input_signature=specs, opset=min(opset, TF2ONNX_MAX_OPSET)
         )
+        _replace_erfc(proto)  # before the version converter, which has no schema for Erfc
         if opset > TF2ONNX_MAX_OPSET:
             from onnx import version_converter
 
@@ -87,7 +88,6 @@ def to_onnx(model, path: str | Path, *, opset: int = 17) -> Path:
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise EdgekitError(f"ONNX conversion failed: {first}") from err
     _tidy(proto, in_names=in_names, out_names=out_names)
-    _replace_erfc(proto)
     return atomic_write_bytes(path, proto.SerializeToString())
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.multi import input_names
+from edgekit.exporters.multi import input_names, is_multi
 
 # Without test data, float parity is checked on this many seeded random inputs.
 REFERENCE_SAMPLES_WITHOUT_DATA = 256
@@ -57,7 +57,9 @@ def reference(model, task: str, src):
             check_labels(y, outputs, task)
         except EdgekitError as err:
             raise EdgekitError(f"{src.test_name}: {err}") from err
-    names = input_names(model) if len(xs) > 1 else None
+    # several inputs, or one input of a several-output model: the artifacts keep the Keras
+    # input names (to_onnx, multi.run_multi), so the runners feed them by those names
+    names = input_names(model) if is_multi(model) else None
     return Reference(task=task, x=x_in, y=y, outputs=outputs, synthetic=synthetic,
                      input_names=names)  # fmt: skip
 

@@ -643,3 +643,37 @@ def test_a_sequential_with_input_shape_and_no_normalization(tmp_path):
         assert art["validation"]["accuracy_drop"] <= 1.0, art["variant"]
     assert _art(m, "float32")["validation"]["max_abs_diff"] <= 1e-5
     assert m["c_source"]["validation"]["max_abs_diff"] <= 1e-5
+
+
+def test_gelu_at_every_opset_and_a_single_input_model_with_two_outputs(tmp_path):
+    """gelu's Erfc is rewritten before the version converter (opset 19 and up failed:
+    "no registered schema ... Erfc"); one input with two outputs fed its input by name
+    (every variant failed: "its signature has no input input_0")."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((4,), name="sensors")
+    hidden = keras.layers.Dense(8, activation="gelu", name="hidden")(inp)
+    model = keras.Model(inp, [keras.layers.Dense(3, activation="softmax", name="cls")(hidden),
+                              keras.layers.Dense(1, name="val")(hidden)])  # fmt: skip
+    model.save(tmp_path / "two_out.keras")
+    x = np.random.default_rng(5).normal(size=(40, 4)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x)
+    want = model.predict(x, verbose=0)
+    for opset in (17, 20):
+        out = tmp_path / f"o{opset}"
+        code, text, err = cli(
+            "export", str(tmp_path / "two_out.keras"), "--data", str(tmp_path / "d.npz"),
+            "--quantize", "float32", "--onnx", "--opset", str(opset), "--out", str(out),
+        )  # fmt: skip
+        assert code == 0, text + err
+        m = json.loads((out / "manifest.json").read_text())
+        assert [a["variant"] for a in m["artifacts"]] == ["float32", "onnx-float32"]
+        for a in m["artifacts"]:
+            assert a["validation"]["passed"] is True and a["validation"]["max_abs_diff"] <= 1e-5
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(out / "model.float32.onnx"))
+        assert [i.name for i in sess.get_inputs()] == ["sensors"]
+        got = sess.run(None, {"sensors": x})
+        assert all(np.abs(g - w).max() <= 1e-5 for g, w in zip(got, want, strict=True))
