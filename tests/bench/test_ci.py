@@ -91,7 +91,7 @@ def test_comparison_shows_accuracy_size_and_memory_deltas(result):
                                 "p50", "new", "p50", "change", "95%", "CI", "accuracy", "size",
                                 "peak", "RSS", "verdict"]  # fmt: skip
     float32 = lines[2].split()
-    assert float32[-7:] == ["-5.00", "pp", "0", "KB", "0", "MB", "regression"]
+    assert float32[-7:] == ["-5.00", "pp", "+0.0", "KB", "+0.0", "MB", "regression"]
     assert lines[-2] == "verdicts: 1 regression, 1 same, 1 error"
     row = comparison.rows[0].to_json()
     assert (row["base_accuracy"], row["new_accuracy"]) == (0.95, 0.9)
