@@ -43,10 +43,9 @@ def compare_report(
     *,
     max_regression: float = 10.0,
     markdown_path: str | os.PathLike | None = None,
-    step_summary: bool = True,
 ) -> CompareReport:
     """Compare two bench JSON files; write the markdown table to ``markdown_path`` atomically
-    and append it to ``$GITHUB_STEP_SUMMARY`` when that is set (``step_summary``).
+    and append it to ``$GITHUB_STEP_SUMMARY`` when that is set.
 
     >>> report = compare_report("main.json", "pr.json", markdown_path="cmp.md")  # doctest: +SKIP
     >>> report.comparison.passed, report.to_json()["verdicts"]                     # doctest: +SKIP
@@ -57,8 +56,7 @@ def compare_report(
             atomic_write_text(markdown_path, report.markdown())
         except OSError as err:
             raise EdgekitError(f"cannot write {markdown_path}: {err.strerror or err}") from err
-    if step_summary:
-        from edgekit.bench.ci import append_step_summary
+    from edgekit.bench.ci import append_step_summary
 
-        append_step_summary(report.markdown())
+    append_step_summary(report.markdown())
     return report

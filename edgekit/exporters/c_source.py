@@ -66,7 +66,6 @@ generator is :mod:`edgekit.exporters.c`, its C in ``edgekit/exporters/c/kernels/
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -130,10 +129,6 @@ def to_c_source(
     out_dir = Path(out_dir)
     source_name = origin or (Path(tflite).name if variant == "int8" and tflite else "Keras model")
     comment = f" * Model: {source_name}."
-    if labels and len(labels) == 2 and _binary(model, tflite):
-        comment += f"\n * Output 0: the probability of {labels[1]} (below 0.5: {labels[0]})."
-    elif labels:
-        comment += "\n * Outputs in label order: " + ", ".join(str(label) for label in labels)
     if variant == "float32":
         if model is None:
             raise EdgekitError("--c-source float32 needs the Keras model")
@@ -146,6 +141,14 @@ def to_c_source(
         from edgekit.exporters.c.int8_writer import write_int8
 
         code = write_int8(Path(tflite), prefix, comment, raw_input_q=raw_input_q, rounding=rounding)
+    if labels:  # said once the output size is known: one probability, or one per label
+        said = (
+            f"\n * Output 0: the probability of {labels[1]} (below 0.5: {labels[0]})."
+            if len(labels) == 2 and code.output_size == 1
+            else "\n * Outputs in label order: " + ", ".join(str(label) for label in labels)
+        )
+        code.header = code.header.replace(comment, comment + said, 1)
+        code.source = code.source.replace(comment, comment + said, 1)
     header = out_dir / f"{prefix}_model.h"
     source = out_dir / f"{prefix}_model.c"
     head_text, source_text = _with_names(
@@ -209,18 +212,6 @@ def _with_names(
     header = header.replace(anchor, comment + "\n" + "\n".join(decls) + "\n" + anchor, 1)
     source = source.rstrip("\n") + "\n\n" + "\n\n".join(defs) + "\n"
     return header, source
-
-
-def _binary(model: Any, tflite: str | Path | None) -> bool:
-    """Whether the model has one output value (a binary classifier's probability)."""
-    if model is not None:
-        return math.prod(int(d) for d in model.outputs[0].shape[1:]) == 1
-    if tflite is not None:
-        from edgekit.formats.tflite_graph import read_tflite
-
-        g = read_tflite(Path(tflite))
-        return g.tensors[g.outputs[0]].size == 1  # the batch dimension is 1 here
-    return False
 
 
 def _same_as_file(quantization: dict[str, Any] | None, tflite: Path) -> bool:
