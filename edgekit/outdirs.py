@@ -65,40 +65,67 @@ def _c_array_names(tflite: str) -> list[str]:
     return [f"{ident}_data.h", f"{ident}_data.c"]
 
 
-def _manifest_files(manifest: dict[str, Any]) -> set[str]:
-    """Every file an export manifest owns: artifacts (and their external data, C arrays),
-    the C source files, the validation data."""
-    names: set[str] = set()
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
-    def add(value: Any) -> None:
-        if isinstance(value, str) and value:
-            names.add(value)
+
+def _manifest_files(manifest: dict[str, Any]) -> dict[str, str | None]:
+    """Every file an export manifest owns, with the sha256 it records for it (None where it
+    records none): artifacts (and their C arrays), the C source files, the validation data.
+
+    A name is edgekit's only as the manifest proves it: a file it lists with a sha256 (an
+    artifact, a C array, a C source file), or a name edgekit's own naming gives (an
+    artifact's ``<stem>_data.h/.c`` pair, :data:`EXPORT_FILES`). A hand-made manifest that
+    lists someone's ``thesis.tex`` without its hash does not make ``--force`` delete it."""
+    names: dict[str, str | None] = {}
+
+    def digest_of(value: Any) -> str | None:
+        return value if isinstance(value, str) and _SHA256.fullmatch(value) else None
 
     artifacts = manifest.get("artifacts")
     for entry in artifacts if isinstance(artifacts, list) else []:
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
             continue
-        add(entry.get("file"))
-        if isinstance(entry.get("file"), str) and entry.get("format") == "tflite":
-            names.update(_c_array_names(entry["file"]))
-        for key in ("c_array", "external_data", "files"):
-            extra = entry.get(key)
-            for name in extra if isinstance(extra, list) else [extra]:
-                add(name)
+        names[entry["file"]] = digest_of(entry.get("sha256"))
+        arrays = entry.get("c_array_sha256")
+        arrays = arrays if isinstance(arrays, dict) else {}
+        if entry.get("format") == "tflite":
+            for name in _c_array_names(entry["file"]):
+                names[name] = digest_of(arrays.get(name)) if name in arrays else ""
+        for name in entry.get("c_array") if isinstance(entry.get("c_array"), list) else []:
+            if isinstance(name, str) and name not in names:
+                names[name] = digest_of(arrays.get(name))
     c_source = manifest.get("c_source")
     if isinstance(c_source, dict) and isinstance(c_source.get("files"), list):
+        digests = c_source.get("sha256") if isinstance(c_source.get("sha256"), dict) else {}
         for name in c_source["files"]:
-            add(name)
-    validation = manifest.get("validation")
-    if isinstance(validation, dict):
-        add(validation.get("data"))
+            if isinstance(name, str):
+                names[name] = digest_of(digests.get(name))
     return names
 
 
-def _foreign_in(directory: Path, allowed: set[str], dirs: dict[str, Any]) -> Path | None:
-    """The first entry of ``directory`` that is neither an allowed file, an allowed
-    subdirectory (checked by its rule in ``dirs``; ``"*"``: any other) nor an edgekit
-    temporary name."""
+def _changed(path: Path, digest: str | None) -> bool:
+    """Whether ``path`` is not the file the manifest records: no record of it (``None``), or
+    different bytes. ``""``: a name edgekit's naming gives, taken without a hash."""
+    if digest == "":
+        return False
+    if digest is None:
+        return True
+    from edgekit.fileio import sha256_file
+
+    try:
+        return sha256_file(path) != digest
+    except OSError:
+        return True
+
+
+def _foreign_in(
+    directory: Path,
+    allowed: set[str] | dict[str, str | None],
+    dirs: dict[str, Any],
+) -> Path | None:
+    """The first entry of ``directory`` that is neither an allowed file (with its recorded
+    sha256, where ``allowed`` maps names to one), an allowed subdirectory (checked by its
+    rule in ``dirs``; ``"*"``: any other) nor an edgekit temporary name."""
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError:
@@ -116,7 +143,22 @@ def _foreign_in(directory: Path, allowed: set[str], dirs: dict[str, Any]) -> Pat
                 return found
         elif not (entry.is_file() and entry.name in allowed):
             return path
+        elif isinstance(allowed, dict) and _changed(path, allowed[entry.name]):
+            return path
     return None
+
+
+def _listed(path: Path) -> bool:
+    """Whether ``path`` is a file its directory's export manifest lists (so, found foreign,
+    it changed since the export)."""
+    manifest = path.parent / "manifest.json"
+    if path == manifest or _schema(manifest) != "edgekit.export/1" or not path.is_file():
+        return False
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and _manifest_files(data).get(path.name) is not None
 
 
 def _foreign_in_report(directory: Path) -> Path | None:
@@ -131,8 +173,13 @@ def _foreign_in_export(directory: Path) -> Path | None:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return manifest
-    listed = {n for n in _manifest_files(data) if "/" not in n and "\\" not in n}
-    return _foreign_in(directory, set(EXPORT_FILES) | listed, {"report": _foreign_in_report})
+    if not isinstance(data, dict):
+        return manifest
+    allowed: dict[str, str | None] = {name: "" for name in EXPORT_FILES}
+    allowed.update(
+        (n, d) for n, d in _manifest_files(data).items() if "/" not in n and "\\" not in n
+    )
+    return _foreign_in(directory, allowed, {"report": _foreign_in_report})
 
 
 def _foreign_in_run_data(directory: Path) -> Path | None:
@@ -217,8 +264,9 @@ def check_output_dir(
     found = foreign_entry(real)
     if found is not None:
         what = os.path.relpath(found, real) if found != real else "files"
+        why = "changed since edgekit wrote it" if _listed(found) else "edgekit did not write"
         raise EdgekitError(
-            f"cannot replace {shown}: it holds {what}, which edgekit did not write "
+            f"cannot replace {shown}: it holds {what}, which {why} "
             "(--force replaces only an empty directory or one edgekit wrote)"
         )
     return real

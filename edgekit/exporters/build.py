@@ -97,6 +97,7 @@ def write_c_arrays(out_dir: Path, entries: list[dict[str, Any]]) -> list[Path]:
     """``--c-array``: each ``.tflite`` as a C array; the entry lists its files and ops."""
     from edgekit.exporters.c_array import write_c_array
     from edgekit.exporters.tflite import tflite_ops
+    from edgekit.fileio import sha256_file
 
     written: list[Path] = []
     for entry in entries:
@@ -107,5 +108,6 @@ def write_c_arrays(out_dir: Path, entries: list[dict[str, Any]]) -> list[Path]:
         entry["ops"] = list(dict.fromkeys(ops))
         files = write_c_array(path, ops=ops)
         entry["c_array"] = [p.name for p in files]
+        entry["c_array_sha256"] = {p.name: sha256_file(p) for p in files}
         written += files
     return written

@@ -80,11 +80,15 @@ def fake_run(path: Path, *, export: bool = False) -> Path:
     return path
 
 
+def sha(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
 def fake_export(path: Path, files: tuple[str, ...] = ("model.float32.tflite",)) -> Path:
     """An export directory as ``edgekit export`` writes it, with a valid manifest."""
     artifacts = [
         {"file": f, "format": "tflite" if f.endswith(".tflite") else "onnx",
-         "variant": f.split(".")[1]}
+         "variant": f.split(".")[1], "sha256": sha(b"TFL3" + f.encode())}
         for f in files
     ]  # fmt: skip
     manifest = {"schema": "edgekit.export/1", "task": "binary", "labels": None,
@@ -468,7 +472,8 @@ def _replace_export_with_c_arrays_and_diagnose(t):
 def _replace_export_with_c_source(t):
     fake_export(t / "o", files=("model.int8.tflite",))
     manifest = json.loads((t / "o" / "manifest.json").read_text())
-    manifest["c_source"] = {"files": ["edgekit_model.h", "edgekit_model.c"]}
+    manifest["c_source"] = {"files": ["edgekit_model.h", "edgekit_model.c"],
+                            "sha256": {"edgekit_model.h": sha("h"), "edgekit_model.c": sha("c")}}  # fmt: skip
     (t / "o" / "manifest.json").write_text(json.dumps(manifest))
     write(t / "o" / "edgekit_model.h", "h")
     write(t / "o" / "edgekit_model.c", "c")
@@ -531,6 +536,79 @@ def test_an_empty_directory_needs_force_too(place):
     with atomic_directory(place / "o", force=True) as tmp:
         (tmp / "a").write_text("a")
     assert [p.name for p in (place / "o").iterdir()] == ["a"]
+
+
+def _edited_artifact(t):
+    out = fake_export(t / "o", files=("model.int8.tflite",))
+    write(out / "model.int8.tflite", b"TFL3 tuned by hand after the export")
+    return out
+
+
+def _edited_c_source(t):
+    out = _replace_export_with_c_source(t)
+    write(out / "edgekit_model.c", "c /* hand-tuned */")
+    return out
+
+
+def _edited_c_array(t):
+    out = fake_export(t / "o", files=("model.int8.tflite",))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["artifacts"][0]["c_array"] = ["model_int8_data.h", "model_int8_data.c"]
+    manifest["artifacts"][0]["c_array_sha256"] = {"model_int8_data.h": sha("h"),
+                                                  "model_int8_data.c": sha("c")}  # fmt: skip
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    write(out / "model_int8_data.h", "h")
+    write(out / "model_int8_data.c", "c // my edit")
+    return out
+
+
+def _forged_artifact(t):
+    """A hand-made manifest listing the user's file as an artifact (a wrong sha256)."""
+    out = fake_export(t / "o")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["artifacts"].append({"file": "thesis.tex", "format": "tflite", "sha256": "0" * 64})
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    write(out / "thesis.tex", "\\chapter{Four years}")
+    return out
+
+
+def _forged_unhashed_lists(t):
+    """Listed as C arrays and C source without any hash."""
+    out = fake_export(t / "o")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["artifacts"][0]["c_array"] = ["thesis.tex"]
+    manifest["c_source"] = {"files": ["id_ed25519"]}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    write(out / "thesis.tex", "\\chapter{Four years}")
+    write(out / "id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----")
+    return out
+
+
+CHANGED = {  # case: (directory maker, the file named, why)
+    "edited-artifact": (_edited_artifact, "model.int8.tflite", "changed since edgekit wrote it"),
+    "edited-c-source": (_edited_c_source, "edgekit_model.c", "changed since edgekit wrote it"),
+    "edited-c-array": (_edited_c_array, "model_int8_data.c", "changed since edgekit wrote it"),
+    "forged-artifact-hash": (_forged_artifact, "thesis.tex", "changed since edgekit wrote it"),
+    "forged-unhashed-lists": (_forged_unhashed_lists, "id_ed25519", "edgekit did not write"),
+}
+
+
+@pytest.mark.parametrize("case", list(CHANGED))
+def test_force_keeps_files_changed_since_the_export_or_listed_by_a_forged_manifest(place, case):
+    """The manifest proves a file edgekit's by its sha256: a file edited after the export,
+    or one a hand-made manifest lists without the right hash, is never replaced."""
+    make, name, why = CHANGED[case]
+    out = make(place)
+    before = snapshot(out)
+    assert foreign_entry(out) == out / name
+    with pytest.raises(EdgekitError) as info, atomic_directory(out, force=True) as tmp:
+        (tmp / "new.bin").write_bytes(b"new")
+    assert str(info.value) == (
+        f"cannot replace {out}: it holds {name}, which {why} "
+        "(--force replaces only an empty directory or one edgekit wrote)"
+    )
+    assert snapshot(out) == before
+    assert leftovers(place) == []
 
 
 def test_a_directory_that_became_foreign_meanwhile_is_kept(place):
