@@ -68,6 +68,11 @@ def regression_message(r: RowComparison, max_regression: float) -> str:
     where = _where(row) if row is not None else str(r.key)
     if r.verdict == "error":
         return f"{where} failed against the baseline: {row.error if row else ''}"
+    if r.verdict == "not measured":
+        reason = f": {row.error}" if row is not None and row.error else ""
+        return f"{where} was measured in the baseline and is {row.status if row else 'skipped'} now{reason}"
+    if r.verdict == "missing":
+        return f"{where} was measured in the baseline and has no row now"
     change = f"{(r.ratio - 1) * 100:+.1f}%" if r.ratio is not None else "?"
     ci = (
         f" (95% CI {(r.low - 1) * 100:+.1f}%..{(r.high - 1) * 100:+.1f}%)"
@@ -123,9 +128,9 @@ def _comparison_case(r: RowComparison, max_regression: float) -> Case:
     row = r.new or r.base
     name = f"no regression beyond {max_regression:g}% [{_where(row) if row else r.key}]"
     if r.failed:
-        outcome = "failure" if r.verdict == "regression" else "error"
+        outcome = "error" if r.verdict == "error" else "failure"
         return Case("edgekit.baseline", name, outcome, regression_message(r, max_regression))
-    if r.verdict in ("not compared", "missing", "new"):
+    if r.verdict in ("not compared", "new"):
         return Case("edgekit.baseline", name, "skipped", r.verdict)
     return Case("edgekit.baseline", name, "passed", r.verdict)
 

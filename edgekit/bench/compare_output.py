@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 LEGEND = (
     "regression: slower beyond the allowance (fails); slower/faster: a real change within it; "
     "same: no change beyond the allowance; noise: too spread out to say (measure with "
-    "--repeat 3 or more)"
+    "--repeat 3 or more); not measured/missing: measured in the base, skipped or absent now "
+    "(fails)"
 )
 
 

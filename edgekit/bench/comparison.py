@@ -28,9 +28,12 @@ from edgekit.errors import EdgekitError
 COMPARE_SCHEMA = "edgekit.compare/1"
 MIN_SAMPLES = 10  # below this many samples per side, compare p50 directly
 CONFIDENCE = 0.95
-VERDICTS = ("regression", "slower", "same", "noise", "faster", "error", "not compared",
-            "missing", "new")  # fmt: skip
-FAILING = ("regression", "error")
+VERDICTS = ("regression", "slower", "same", "noise", "faster", "error", "not measured",
+            "missing", "not compared", "new")  # fmt: skip
+# A gate must not pass on what it did not measure: a row measured in the base that is
+# skipped (``not measured``) or absent (``missing``) in the new result fails like an error.
+FAILING = ("regression", "error", "not measured", "missing")
+UNMEASURED = ("not measured", "missing")
 
 
 @dataclass
@@ -38,8 +41,13 @@ class RowComparison:
     """One matched (or unmatched) measurement and its verdict.
 
     ``verdict`` is one of :data:`VERDICTS`: the latency verdicts above, ``error`` (measured
-    before, fails now), ``not compared`` (skipped or failed before), ``missing`` (only in the
-    base) or ``new`` (only in the new result).
+    before, fails now), ``not measured`` (measured before, skipped now), ``missing`` (measured
+    before, absent now), ``not compared`` (skipped or failed before, or a zero base median) or
+    ``new`` (only in the new result).
+
+    ``error`` (measured before, fails now), ``not measured`` (measured before, skipped now) and
+    ``missing`` (measured before, absent now) fail with ``regression``: a regression gate that
+    passed on a row it did not measure would hide the very change it is there to catch.
     """
 
     key: tuple
@@ -147,13 +155,25 @@ class Comparison:
         return comparison_markdown(self)
 
     def summary(self) -> str:
-        bad = self.regressions
-        if not bad:
-            return f"no regression beyond {self.max_regression:g}%"
-        names = ", ".join(
-            f"{r.key[0]} ({r.key[2]}, threads={r.key[4]}, batch={r.key[5]})" for r in bad
-        )
-        return f"{len(bad)} regression(s) beyond {self.max_regression:g}%: {names}"
+        bad = [r for r in self.regressions if r.verdict not in UNMEASURED]
+        unmeasured = [r for r in self.regressions if r.verdict in UNMEASURED]
+        parts = []
+        if bad or not unmeasured:
+            parts.append(
+                f"{len(bad)} regression(s) beyond {self.max_regression:g}%: {_names(bad)}"
+                if bad
+                else f"no regression beyond {self.max_regression:g}%"
+            )
+        if unmeasured:
+            parts.append(
+                f"{len(unmeasured)} row(s) measured in the base not measured now: "
+                f"{_names(unmeasured)}"
+            )
+        return "; ".join(parts)
+
+
+def _names(rows: list[RowComparison]) -> str:
+    return ", ".join(f"{r.key[0]} ({r.key[2]}, threads={r.key[4]}, batch={r.key[5]})" for r in rows)
 
 
 def _rows(source: str | Path | Sequence[BenchRow] | Any) -> list[BenchRow]:
@@ -187,7 +207,7 @@ def compare_rows(
     if new.status == "error":
         return RowComparison(base.key, base, new, "error")
     if not new.ok:
-        return RowComparison(base.key, base, new, "not compared")
+        return RowComparison(base.key, base, new, "not measured")
     limit = 1.0 + max_regression / 100.0
     if (
         len(base.samples_ms) >= MIN_SAMPLES
@@ -238,7 +258,8 @@ def compare(
     for row in base_rows:
         candidates = new_by_key.get(row.key)
         if not candidates:
-            out.rows.append(RowComparison(row.key, row, None, "missing"))
+            verdict = "missing" if row.ok else "not compared"
+            out.rows.append(RowComparison(row.key, row, None, verdict))
             continue
         matched += 1
         out.rows.append(

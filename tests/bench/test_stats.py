@@ -111,7 +111,7 @@ def test_compare_rows_status_changes():
     ok = row(noisy_run(0))
     err = row(status="error")
     assert compare_rows(ok, err, max_regression=10).verdict == "error"
-    assert compare_rows(ok, row(status="skipped"), max_regression=10).verdict == "not compared"
+    assert compare_rows(ok, row(status="skipped"), max_regression=10).verdict == "not measured"
     assert compare_rows(err, ok, max_regression=10).verdict == "not compared"
 
 
@@ -128,8 +128,11 @@ def test_compare_matches_on_the_full_key():
         ("m8.tflite", 1, 1): "missing",
         ("m.tflite", 2, 1): "new",
     }
-    assert not result.passed and len(result.regressions) == 1
-    assert "1 regression(s) beyond 10%" in result.summary()
+    assert not result.passed and len(result.regressions) == 2  # the regression, the missing
+    assert result.summary() == (
+        "1 regression(s) beyond 10%: m.tflite (tflite, threads=1, batch=1); 1 row(s) measured "
+        "in the base not measured now: m8.tflite (tflite, threads=1, batch=1)"
+    )
     assert "regression" in result.table() and "| regression |" in result.markdown()
 
 

@@ -209,6 +209,62 @@ def test_repeat_for_real_and_compare(export_dir, tmp_path):
     assert len([line for line in out_text.splitlines() if "model." in line]) == 6
 
 
+# --- a regression gate that did not measure a row fails -----------------------------------
+
+
+def _bench_json(path: Path, rows: list[BenchRow]) -> Path:
+    path.write_text(json.dumps(BenchResult(environment={}, rows=rows).to_json()))
+    return path
+
+
+def _measured(variant: str) -> BenchRow:
+    return row(variant, samples_ms=[0.9 + 0.001 * (i % 7) for i in range(40)])
+
+
+@pytest.mark.parametrize(
+    ("new_rows", "verdict", "line"),
+    [
+        ([_measured("float32")], "missing",
+         "model.int8.tflite (tflite, threads=1, batch=1)"),
+        ([_measured("float32"), row("int8", status="skipped")], "not measured",
+         "model.int8.tflite (tflite, threads=1, batch=1)"),
+    ],
+    ids=["missing", "skipped"],
+)  # fmt: skip
+def test_compare_fails_on_a_row_measured_in_the_base_only(tmp_path, new_rows, verdict, line):
+    base = _bench_json(tmp_path / "base.json", [_measured("float32"), _measured("int8")])
+    new = _bench_json(tmp_path / "new.json", new_rows)
+    code, out, err = cli("compare", str(base), str(new), "--json")
+    assert code == 1, err
+    doc = json.loads(out)["comparison"] if "comparison" in json.loads(out) else json.loads(out)
+    assert doc["passed"] is False
+    assert {r["artifact"]: r["verdict"] for r in doc["rows"]}["model.int8.tflite"] == verdict
+    assert err.strip().endswith(f"1 row(s) measured in the base not measured now: {line}")
+
+
+def test_compare_passes_when_the_base_had_not_measured_it_either(tmp_path):
+    """Skipped in the base and absent (or skipped) now: nothing was lost."""
+    base = _bench_json(tmp_path / "base.json", [_measured("float32"), row("int8", "skipped")])
+    for extra in ([], [row("int8", "skipped")]):
+        new = _bench_json(tmp_path / "new.json", [_measured("float32"), *extra])
+        code, out, err = cli("compare", str(base), str(new))
+        assert code == 0, err
+        assert "not compared" in out
+
+
+def test_bench_baseline_fails_on_a_row_it_no_longer_measures(tmp_path):
+    from edgekit.bench.ci import cases
+
+    base = [_measured("float32"), _measured("int8")]
+    result = BenchResult(environment={}, rows=[_measured("float32"), row("int8", status="skipped")])
+    from edgekit.bench.comparison import compare
+
+    result.comparison = compare(base, result.rows, max_regression=10)
+    outcomes = {c.name: c.outcome for c in cases(result) if c.classname == "edgekit.baseline"}
+    assert sorted(outcomes.values()) == ["failure", "passed"]
+    assert not result.comparison.passed
+
+
 # --- --timeout and --max-regression must be finite ---------------------------------------
 
 
