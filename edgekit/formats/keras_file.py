@@ -119,6 +119,9 @@ def _one_line(err: BaseException, limit: int = 300) -> str:
 
 def _load_saved_model(path: Path) -> Any:
     """A Keras model that calls the SavedModel's serving signature (one input, one output)."""
+    from edgekit.formats.saved_model import check_saved_model
+
+    check_saved_model(path)  # before TensorFlow runs any of it
     tf = require("tensorflow")
     keras = require("keras")
     try:

@@ -3,6 +3,8 @@
 * ``.keras`` files load in Keras's safe mode: a ``Lambda`` layer's code never runs.
 * ``.npz`` files load without pickles, through every reader: a pickle's payload never runs.
 * A manifest's file names stay inside the export directory, for every manifest reader.
+* A SavedModel whose graph reads or writes files or runs Python is refused before any of it
+  runs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,76 @@ from tests.conftest import REPO, cli
 from tests.hardening.conftest import copy_run
 
 PICKLE_REFUSED = "holds pickled objects, which edgekit refuses to load"
+
+
+# --- SavedModels: no op that touches files or runs Python ----------------------------------
+
+
+def _saved_module(path: Path, body: str, marker: Path) -> Path:
+    """A SavedModel whose serving function runs ``body`` (which may use ``marker``) and then
+    a Dense-like matmul; saved without calling it, so ``marker`` exists only if it runs."""
+    import tensorflow as tf
+
+    class Module(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(tf.ones((4, 2)))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def serve(self, x):
+            exec(body, {"tf": tf, "marker": str(marker), "x": x})
+            return tf.nn.softmax(x @ self.w)
+
+    module = Module()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    assert not marker.exists()
+    return path
+
+
+SIDE_EFFECTS = {  # body: the refused op named
+    "write": ("tf.io.write_file(marker, 'pwned')", "WriteFile (in function __inference_serve_"),
+    "read": ("tf.io.read_file('/etc/hostname')", "ReadFile (in function __inference_serve_"),
+    "python": (
+        "tf.py_function(lambda: open(marker, 'w').close() or 0.0, [], tf.float32)",
+        "EagerPyFunc (in function __inference_serve_",
+    ),
+    "in-a-loop": (
+        "tf.while_loop(lambda i: i < 2, lambda i: (tf.io.write_file(marker, 'x'), i + 1)[1], [0])",
+        "WriteFile (in function while_body_",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SIDE_EFFECTS))
+def test_a_saved_model_that_touches_files_or_runs_python_is_refused(tmp_path, case):
+    body, named = SIDE_EFFECTS[case]
+    marker = tmp_path / "ran"
+    model = _saved_module(tmp_path / "sm", body, marker)
+    code, out, err = cli("export", str(model), "--out", str(tmp_path / "out"))
+    assert code == 2, err
+    assert err.startswith(
+        f"edgekit: error: {model}: refused: the SavedModel's graph holds ops that read or write "
+        "files or run Python, which edgekit will not run: "
+    ), err
+    assert named in err and err.count("\n") == 1
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_a_plain_saved_model_passes_the_check(tmp_path):
+    """Its saver functions (SaveV2, RestoreV2, MergeV2Checkpoints) are not run by loading."""
+    from edgekit.formats.saved_model import check_saved_model
+
+    marker = tmp_path / "ran"
+    check_saved_model(_saved_module(tmp_path / "sm", "pass", marker))
+
+
+def test_a_corrupt_saved_model_is_one_line(tmp_path):
+    from edgekit.formats.saved_model import check_saved_model
+
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"\x0a\xff\xff\xff\xff garbage")
+    with pytest.raises(EdgekitError, match="saved_model.pb is corrupt"):
+        check_saved_model(tmp_path / "sm")
 
 
 # --- .keras: safe mode ----------------------------------------------------------------------
