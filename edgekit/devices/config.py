@@ -171,6 +171,8 @@ class Device:
                 raise EdgekitError(command_refusal(self, key, word))
             if key.lower() not in PROJECT_OPTIONS:
                 raise EdgekitError(option_refusal(self, key))
+            if _turns_host_keys_off(key, value):
+                raise EdgekitError(host_key_refusal(self, key, value))
 
 
 def user_file() -> Path:
@@ -191,6 +193,29 @@ def command_refusal(device: Device, key: str, word: str) -> str:
         f"{origin}: device {device.name!r} {what}, which would run a command on this machine; "
         f"a project's {PROJECT_FILE} may not do that (define the device in {user_file()}, or "
         f'allow this project there: allow_commands = ["{origin.parent}"])'
+    )
+
+
+def _turns_host_keys_off(key: str, value: str) -> bool:
+    """``StrictHostKeyChecking=no`` (or ``off``) accepts any host's key, and a user
+    known-hosts file of only ``/dev/null`` (or ``none``) forgets every key accepted: host key
+    checking off, either way. (A ``GlobalKnownHostsFile`` of ``/dev/null`` only ignores the
+    system's list.)"""
+    words = value.strip().strip('"').lower()
+    if key.lower() == "stricthostkeychecking":
+        return words in ("no", "off", "false")
+    if key.lower() == "userknownhostsfile":
+        return bool(words.split()) and all(w in ("/dev/null", "none") for w in words.split())
+    return False
+
+
+def host_key_refusal(device: Device, key: str, value: str) -> str:
+    """The one line that refuses a project's device option that turns host keys off."""
+    origin = Path(device.origin)
+    return (
+        f"{origin}: device {device.name!r} sets ssh option {key}={value}, which turns host key "
+        f"checking off; a project's {PROJECT_FILE} may not (define the device in "
+        f'{user_file()}, or allow this project there: allow_commands = ["{origin.parent}"])'
     )
 
 

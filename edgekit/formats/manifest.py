@@ -240,8 +240,10 @@ def validation_failure(entry: dict[str, Any]) -> str | None:
     """Why an artifact (or ``c_source``) entry failed its export validation; None if it did
     not fail (passed, or not validated)."""
     validation = entry.get("validation")
-    if not isinstance(validation, dict) or validation.get("passed") is not False:
+    if not isinstance(validation, dict) or validation.get("passed") in (True, None):
         return None
+    if validation["passed"] is not False:  # "no", 0, "false": a hand-made or damaged manifest
+        return f"validation.passed is {validation['passed']!r} (neither true, false nor null)"
     if isinstance(validation.get("error"), str):
         return str(validation["error"])[:200]
     criterion = validation.get("criterion")

@@ -204,6 +204,29 @@ def test_a_project_may_set_only_the_listed_options(tmp_path, key):
     assert f"{key}=yes" in SSH(resolve_device("board"), multiplex=False).option_args()
 
 
+@pytest.mark.parametrize(("key", "value"), [("StrictHostKeyChecking", "no"),
+                                            ("stricthostkeychecking", "OFF"),
+                                            ("UserKnownHostsFile", "/dev/null"),
+                                            ("UserKnownHostsFile", "none /dev/null")])  # fmt: skip
+def test_a_project_cannot_turn_host_key_checking_off(tmp_path, key, value):
+    path = project(tmp_path, f'{key} = "{value}"')
+    message = (
+        f"{path}: device 'board' sets ssh option {key}={value}, which turns host key checking "
+        f"off; a project's edgekit.toml may not (define the device in {user_file()}, or allow "
+        f'this project there: allow_commands = ["{path.parent}"])'
+    )
+    code, out, err_text = cli("bench", "x.tflite", "--device", "board")
+    assert (code, out, err_text) == (2, "", f"edgekit: error: {message}\n")
+    project(tmp_path, 'StrictHostKeyChecking = "accept-new"')  # still checks known keys
+    assert (
+        "StrictHostKeyChecking=accept-new"
+        in SSH(resolve_device("board"), multiplex=False).option_args()
+    )
+    user(f'allow_commands = ["{tmp_path}"]\n')  # the user may allow it
+    project(tmp_path, f'{key} = "{value}"')
+    assert f"{key}={value}" in SSH(resolve_device("board"), multiplex=False).option_args()
+
+
 @pytest.mark.parametrize("key", ["ProxyCommand", "LocalCommand", "proxyjump", "Include"])
 @pytest.mark.parametrize("build", ["ssh_argv", "upload_argv", "option_args"])
 def test_the_command_line_builder_refuses_it_for_every_caller(key, build):

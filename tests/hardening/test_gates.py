@@ -635,3 +635,15 @@ def test_a_device_must_return_one_row_per_job(sshd, export_dir, tmp_path, mode, 
             "int8:p95_ms<=100000 measured nothing: all 2 row(s) it applies to were not measured "
             f"(2 failed: {want['no']})"
         )
+
+
+@pytest.mark.parametrize("value", ["no", "false", 0, [], "yes"])
+def test_a_passed_that_is_not_true_false_or_null_is_a_failure(value):
+    """A hand-made or damaged manifest's ``"passed": "no"`` is not a pass."""
+    from edgekit.formats.manifest import validation_failure
+
+    assert validation_failure({"validation": {"passed": value}}) == (
+        f"validation.passed is {value!r} (neither true, false nor null)"
+    )
+    assert validation_failure({"validation": {"passed": True}}) is None
+    assert validation_failure({"validation": {"passed": None}}) is None
