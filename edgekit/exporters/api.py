@@ -24,6 +24,7 @@ from edgekit.exporters.source import (
     as_float32,
     attach_data,
     check_layers,
+    data_files,
     infer_task,
     model_digest,
     resolve_source,
@@ -164,6 +165,7 @@ def export(
     source_path = source.path if isinstance(source, Run) else source
     if out is not None:  # before anything is read: never the source, nor a directory holding it
         early = [p for p in (source_path or "runs/latest", data, calibration) if p is not None]
+        early += data_files(source_path)
         check_not_input(out, early)
         if force:
             check_output_dir(out, force=True, protect=early)
@@ -172,6 +174,7 @@ def export(
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgekitError(f"--out {out_dir} exists and is not a directory")
     protect = [p for p in (source_path, src.model_path, data, calibration) if p is not None]
+    protect += data_files(source_path)
     check_not_input(out_dir, protect)  # never the source, nor a directory holding it
     if force:  # the working directory, home, a directory edgekit did not write: refused now
         check_output_dir(out_dir, force=True, protect=protect)

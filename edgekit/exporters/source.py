@@ -71,6 +71,15 @@ def resolve_source(source: str | Path | Run | None) -> Source:
     return _resolve(source)
 
 
+def data_files(source: str | Path | None) -> list[Path]:
+    """The data files an export of ``source`` reads beside the model (a run's
+    ``data/test.npz`` and ``data/calibration.npz``, or those in ``data/`` beside a model file),
+    named before anything is read so that no output replaces them."""
+    path = Path(source) if source is not None else Path("runs/latest")
+    base = path if path.is_dir() and not (path / "saved_model.pb").is_file() else path.parent
+    return [base / "data" / name for name in ("test.npz", "calibration.npz")]
+
+
 def attach_data(
     src: Source,
     *,

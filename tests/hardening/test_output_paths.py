@@ -1544,3 +1544,19 @@ def test_train_in_a_read_only_working_directory_with_out_elsewhere(tmp_path, mon
                          "--epochs", "1", "--out", str(tmp_path / "r"))  # fmt: skip
     assert code == 0, err
     assert (tmp_path / "r" / "model.keras").is_file() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_export_never_writes_over_the_runs_own_data(digits_run, tmp_path, force):
+    """``--out RUN/data`` holds the run's test and calibration data: inputs, named as such."""
+    from tests.hardening.conftest import copy_run
+
+    run = copy_run(digits_run, tmp_path / "run")
+    before = snapshot(run)
+    code, text, err = cli("export", str(run), "--out", str(run / "data"), *force)
+    assert (code, text) == (2, ""), err
+    assert err == (
+        f"edgekit: error: cannot write {run / 'data'}: it contains {run}/data/test.npz, an "
+        "input of this command\n"
+    )
+    assert snapshot(run) == before
