@@ -91,12 +91,14 @@ def _manifest_files(manifest: dict[str, Any]) -> dict[str, str | None]:
         if entry.get("format") == "tflite":
             for name in _c_array_names(entry["file"]):
                 names[name] = digest_of(arrays.get(name)) if name in arrays else ""
-        for name in entry.get("c_array") if isinstance(entry.get("c_array"), list) else []:
+        listed = entry.get("c_array")
+        for name in listed if isinstance(listed, list) else []:
             if isinstance(name, str) and name not in names:
                 names[name] = digest_of(arrays.get(name))
     c_source = manifest.get("c_source")
     if isinstance(c_source, dict) and isinstance(c_source.get("files"), list):
-        digests = c_source.get("sha256") if isinstance(c_source.get("sha256"), dict) else {}
+        recorded = c_source.get("sha256")
+        digests: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
         for name in c_source["files"]:
             if isinstance(name, str):
                 names[name] = digest_of(digests.get(name))
@@ -141,9 +143,9 @@ def _foreign_in(
             found = rule(path) if rule is not None else path
             if found is not None:
                 return found
-        elif not (entry.is_file() and entry.name in allowed):
-            return path
-        elif isinstance(allowed, dict) and _changed(path, allowed[entry.name]):
+        elif not (entry.is_file() and entry.name in allowed) or (
+            isinstance(allowed, dict) and _changed(path, allowed[entry.name])
+        ):
             return path
     return None
 

@@ -69,7 +69,7 @@ def test_a_saved_model_that_touches_files_or_runs_python_is_refused(tmp_path, ca
     body, named = SIDE_EFFECTS[case]
     marker = tmp_path / "ran"
     model = _saved_module(tmp_path / "sm", body, marker)
-    code, out, err = cli("export", str(model), "--out", str(tmp_path / "out"))
+    code, _, err = cli("export", str(model), "--out", str(tmp_path / "out"))
     assert code == 2, err
     assert err.startswith(
         f"edgekit: error: {model}: refused: the SavedModel's graph holds ops that read or write "
