@@ -387,6 +387,8 @@ def claim_directory(
     existed = _identity(real)
     parent = real.parent
     claim: DirectoryClaim | None = None
+    made = _missing_ancestors(parent)  # removed again, if still empty, when this fails
+    committed = False
     try:
         with interrupts_deferred():  # made and recorded for the cleanup below, in one step
             try:
@@ -417,9 +419,24 @@ def claim_directory(
         check_interrupt()
         _commit_directory(claim, real, existed=existed, force=force, protect=protect,
                           unique=unique)  # fmt: skip
+        committed = True
     finally:
         if claim is not None and claim.tmp.exists():
             shutil.rmtree(claim.tmp, ignore_errors=True)
+        if not committed:
+            for directory in made:  # deepest first; a directory someone filled meanwhile stays
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    """``path`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    for directory in [path, *path.parents]:
+        if directory.exists() or directory.is_symlink():
+            break
+        missing.append(directory)
+    return missing
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

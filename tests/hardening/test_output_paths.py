@@ -1001,6 +1001,22 @@ def test_a_write_error_while_building_a_directory_is_one_line(tmp_path, case, fo
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("case", ["enospc-inside", "inner-atomic-write"])
+def test_a_failed_build_removes_the_parents_it_made(tmp_path, case):
+    """``runs/2026-.../`` on a full disk: ``runs/`` (made for it) goes with it; a parent
+    that existed, or that someone wrote into meanwhile, stays."""
+    raise_it, _ = BODY_ERRORS[case]
+    with pytest.raises(WriteError), atomic_directory(tmp_path / "runs" / "deep" / "o") as tmp:
+        raise_it(tmp)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(WriteError), atomic_directory(tmp_path / "runs" / "deep" / "o") as tmp:
+        write(tmp_path / "runs" / "deep" / "notes.txt", "mine")
+        raise_it(tmp)
+    assert snapshot(tmp_path) == {"runs": "dir", "runs/deep": "dir",
+                                  "runs/deep/notes.txt": sha("mine")}  # fmt: skip
+
+
 def test_an_error_reading_an_input_keeps_its_own_type(tmp_path):
     with pytest.raises(FileNotFoundError), atomic_directory(tmp_path / "o"):
         (tmp_path / "missing.npz").read_bytes()
