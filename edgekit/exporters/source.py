@@ -48,7 +48,9 @@ SUPPORTED_LAYERS = (
     "GaussianNoise",
     "GaussianDropout",
     "ActivityRegularization",
-    "TFSMLayer",  # a SavedModel, wrapped (edgekit.formats.keras_file)
+    "TFSMLayer",  # a SavedModel, wrapped (edgekit.formats.saved_model)
+    "SavedModelCall",  # a SavedModel of several inputs, wrapped
+    "Identity",
 )
 
 

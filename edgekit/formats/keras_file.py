@@ -118,43 +118,9 @@ def _one_line(err: BaseException, limit: int = 300) -> str:
 
 
 def _load_saved_model(path: Path) -> Any:
-    """A Keras model that calls the SavedModel's serving signature (one input, one output)."""
-    from edgekit.formats.saved_model import check_saved_model
+    from edgekit.formats.saved_model import load_saved_model
 
-    check_saved_model(path)  # before TensorFlow runs any of it
-    tf = require("tensorflow")
-    keras = require("keras")
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as err:  # a corrupt graph: TensorFlow's own error types
-        first = (str(err).splitlines() or [type(err).__name__])[0]
-        raise EdgekitError(f"{path}: cannot load the SavedModel ({first})") from err
-    signatures = dict(getattr(loaded, "signatures", {}) or {})
-    endpoint = next((n for n in ("serving_default", "serve") if n in signatures), None)
-    if endpoint is None:
-        raise EdgekitError(
-            f"{path}: the SavedModel has no serving signature (serving_default or serve); "
-            f"it has {', '.join(signatures) or 'none'}"
-        )
-    _, kwargs = signatures[endpoint].structured_input_signature
-    specs = list(kwargs.values())
-    if len(specs) != 1:
-        raise EdgekitError(
-            f"{path}: the SavedModel's {endpoint} signature takes {len(specs)} inputs; "
-            "edgekit exports SavedModels with one input"
-        )
-    spec = specs[0]
-    inputs = keras.Input(shape=tuple(spec.shape[1:]), name="features", dtype=spec.dtype.name)
-    layer = keras.layers.TFSMLayer(str(path), call_endpoint=endpoint, name="saved_model")
-    outputs = layer(inputs)
-    if isinstance(outputs, dict):
-        if len(outputs) != 1:
-            raise EdgekitError(
-                f"{path}: the SavedModel's {endpoint} signature has {len(outputs)} outputs; "
-                "edgekit exports SavedModels with one output"
-            )
-        outputs = next(iter(outputs.values()))
-    return keras.Model(inputs, outputs, name=path.name)
+    return load_saved_model(path)
 
 
 # --- bounded reading: what a .keras declares, checked before Keras builds anything ----------

@@ -1,4 +1,5 @@
-"""A SavedModel's graph, checked before TensorFlow loads or runs any of it.
+"""SavedModel directories: the graph checked before TensorFlow loads or runs any of it, then
+wrapped in a Keras model (:func:`load_saved_model`).
 
 A SavedModel is a program: its serving function may hold any TensorFlow op, and loading it
 (then calling it to convert or validate) runs them. Ops that touch the file system or call
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from edgekit._lazy import require
 from edgekit.errors import EdgekitError
 from edgekit.formats.keras_file import SAVED_MODEL_FILE
 
@@ -99,7 +101,6 @@ def refused_ops(meta_graph: Any) -> list[tuple[str, str]]:
 def check_saved_model(path: str | Path) -> None:
     """Refuse, in one line, a SavedModel directory whose graph reads or writes files or runs
     Python (:data:`REFUSED_OPS`), or one too large or corrupt to parse."""
-    from edgekit._lazy import require
     from edgekit.formats.sizes import human_bytes
 
     path = Path(path)
@@ -136,3 +137,86 @@ def check_saved_model(path: str | Path) -> None:
             f"{path}: refused: the SavedModel's graph holds ops that read or write files or run "
             f"Python, which edgekit will not run: {ops}"
         )
+
+
+def load_saved_model(path: str | Path) -> Any:
+    """A Keras model that calls the SavedModel's serving signature, after
+    :func:`check_saved_model`.
+
+    One input is named ``features``; several keep the signature's names (the ``.npz`` given
+    to ``--data`` names its arrays after them). Several outputs keep the signature's names
+    too (``output_0``, ``output_1`` from ``model.export``), each through an ``Identity``."""
+    path = Path(path)
+    check_saved_model(path)  # before TensorFlow runs any of it
+    tf = require("tensorflow")
+    keras = require("keras")
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as err:  # a corrupt graph: TensorFlow's own error types
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise EdgekitError(f"{path}: cannot load the SavedModel ({first})") from err
+    signatures = dict(getattr(loaded, "signatures", {}) or {})
+    endpoint = next((n for n in ("serving_default", "serve") if n in signatures), None)
+    if endpoint is None:
+        raise EdgekitError(
+            f"{path}: the SavedModel has no serving signature (serving_default or serve); "
+            f"it has {', '.join(signatures) or 'none'}"
+        )
+    args, kwargs = signatures[endpoint].structured_input_signature
+    # The placeholders' order is the model's input order; the structured dict's is not (it
+    # changes from one process to the next).
+    flat = [t.name.split(":")[0] for t in signatures[endpoint].inputs]
+    if set(kwargs) <= set(flat):
+        kwargs = {name: kwargs[name] for name in flat if name in kwargs}
+    if args or not kwargs:
+        raise EdgekitError(
+            f"{path}: the SavedModel's {endpoint} signature takes no named inputs; edgekit "
+            "exports signatures of named tensors (as model.export and tf.saved_model.save "
+            "write them)"
+        )
+    for name, spec in kwargs.items():
+        if spec.shape.rank is None or spec.shape.rank < 1:
+            raise EdgekitError(
+                f"{path}: the SavedModel's input {name!r} has no batch dimension ({spec.shape})"
+            )
+    if len(kwargs) == 1:
+        (spec,) = kwargs.values()
+        inputs = keras.Input(shape=tuple(spec.shape[1:]), name="features", dtype=spec.dtype.name)
+        layer = keras.layers.TFSMLayer(str(path), call_endpoint=endpoint, name="saved_model")
+        outputs = layer(inputs)
+        model_inputs: Any = inputs
+    else:
+        named = {
+            name: keras.Input(shape=tuple(spec.shape[1:]), name=name, dtype=spec.dtype.name)
+            for name, spec in kwargs.items()
+        }
+        outputs = _saved_model_call(keras)(str(path), call_endpoint=endpoint, name="saved_model")(
+            named
+        )
+        model_inputs = list(named.values())
+    if isinstance(outputs, dict):
+        if len(outputs) == 1:
+            outputs = next(iter(outputs.values()))
+        else:
+            # A signature's outputs are a protobuf map, in no order: by name, numbers as
+            # numbers (output_2 before output_10, as model.export numbers them).
+            order = sorted(outputs, key=_natural)
+            outputs = [keras.layers.Identity(name=str(k))(outputs[k]) for k in order]
+    return keras.Model(model_inputs, outputs, name=path.name)
+
+
+def _natural(name: str) -> list[Any]:
+    import re
+
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(name))]
+
+
+def _saved_model_call(keras: Any) -> Any:
+    """``TFSMLayer`` for a signature of several named inputs: it passes them by name (the
+    plain layer passes one positional argument, which such a signature does not take)."""
+
+    class SavedModelCall(keras.layers.TFSMLayer):
+        def call(self, inputs, training=False):
+            return self.call_endpoint_fn(**inputs)
+
+    return SavedModelCall

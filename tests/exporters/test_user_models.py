@@ -677,3 +677,29 @@ def test_gelu_at_every_opset_and_a_single_input_model_with_two_outputs(tmp_path)
         assert [i.name for i in sess.get_inputs()] == ["sensors"]
         got = sess.run(None, {"sensors": x})
         assert all(np.abs(g - w).max() <= 1e-5 for g, w in zip(got, want, strict=True))
+
+
+def test_a_saved_model_with_several_inputs_and_outputs_exports(two_heads, tmp_path):
+    """model.export(dir) of a two-input, two-output model: its signature's names kept
+    (a, b in; output_0, output_1 out, as model.export names them), every variant built,
+    float32 and ONNX within 1e-5 of the Keras model output by output."""
+    import keras
+
+    saved = tmp_path / "saved"
+    keras.models.load_model(two_heads / "two.keras").export(str(saved), verbose=False)
+    code, out, err = cli(
+        "export", str(saved), "--data", str(two_heads / "two.npz"), "--quantize", "all",
+        "--onnx", "--max-accuracy-drop", "5", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert (m["model_inputs"], m["model_outputs"]) == (["a", "b"], ["output_0", "output_1"])
+    assert {a["variant"] for a in m["artifacts"]} >= {"float32", "int8", "onnx-float32"}
+    for variant in ("float32", "onnx-float32"):
+        art = _art(m, variant)
+        assert art["validation"]["max_abs_diff"] <= 1e-5
+        assert [t["shape"] for t in art["outputs"]] == [[-1, 2], [-1, 1]]
+    onnx_art = _art(m, "onnx-float32")
+    assert [t["name"] for t in onnx_art["inputs"]] == ["a", "b"]
+    assert [t["name"] for t in onnx_art["outputs"]] == ["output_0", "output_1"]
+    assert _art(m, "int8")["validation"]["passed"] is True
