@@ -23,6 +23,9 @@ goes (through reshapes) only into a Normalization layer of its own has that laye
 and each input of raw features whose ranges differ, that reaches a Dense only through
 dropout-like layers and at most one Concatenate, has one synthesized (the Dense rows that
 input feeds absorb the inverse). An input that fits neither keeps its own quantization.
+
+A SavedModel directory (a Keras model around an opaque ``TFSMLayer``) has the normalization
+that its frozen graph begins with taken out there (:mod:`edgekit.exporters.saved_model_split`).
 """
 
 from __future__ import annotations
@@ -153,8 +156,20 @@ def split_normalization(model) -> tuple[Any, InputAffines | None]:
     """``(core, affines)``: the model without the Normalization layer that each of its
     inputs goes into (through reshapes) and nothing else does, and those normalizations as
     affine maps, one per input (None for an input without one); ``(model, None)`` when no
-    input has one."""
+    input has one. A SavedModel (a Keras model around a ``TFSMLayer``) has the normalization
+    its frozen graph begins with taken out (:mod:`edgekit.exporters.saved_model_split`)."""
     graph = _Graph(model)
+    if len(model.inputs) == 1 and len(model.outputs) == 1:
+        node, _ = graph.only_reader(model.inputs[0], ())
+        if (
+            node is not None
+            and type(node.operation).__name__ == "TFSMLayer"
+            and node.output_tensors[0] is model.outputs[0]
+        ):
+            from edgekit.exporters.saved_model_split import split_saved_model
+
+            found = split_saved_model(model)
+            return (model, None) if found is None else (found[0], InputAffines((found[1],)))
     heads: list[tuple[Any, Any] | None] = []  # (layer, the tensor it normalizes) per input
     for t in model.inputs:
         node, seen = graph.only_reader(t, ("Flatten", "Reshape"))
