@@ -229,12 +229,10 @@ def export(
     core, affine = (None, None)
     if needs_calibration:
         from edgekit.exporters.fold import fold_batch_norm
-        from edgekit.exporters.preprocess import split_normalization, synthesize_normalization
+        from edgekit.exporters.preprocess import normalize_inputs
 
         folded = fold_batch_norm(model)  # the integer variants' model
-        core, affine = split_normalization(folded)
-        if affine is None:
-            core, affine = synthesize_normalization(folded, calib)
+        core, affine = normalize_inputs(folded, calib)  # one affine map per input, or None
         if affine is None and core is model:
             core = None
     problems: list[dict[str, Any]] = []

@@ -6,7 +6,8 @@ export of a model with several is validated here, straight on the runtimes: a ``
 through its signature runner (inputs by the Keras input names, outputs ``output_0``,
 ``output_1``, ... in the model's order), an ``.onnx`` by its graph's names (the Keras input
 and output names). Integer inputs and outputs are quantized and dequantized with each
-tensor's own parameters. Each output is judged as a one-output model would be: float32 within
+tensor's own parameters, or with the per-feature parameters the manifest records for an input
+whose normalization was folded into them. Each output is judged as a one-output model would be: float32 within
 ``--atol``, others by agreement with the Keras model (a classification head, more than one
 value) or the mean error in % of the Keras output's spread (one value); labels (``y``) are used
 when the model has one output.
@@ -51,7 +52,27 @@ def _tensor(name: str, detail: dict) -> TensorInfo:
     return TensorInfo(name=name, shape=shape, dtype=dtype.name, quantization=quant)
 
 
-def _run_tflite(path: Path, xs: list[np.ndarray], names: list[str]):
+def _override(path: Path, tensor: TensorInfo, quantization: dict[str, Any]) -> None:
+    """``tensor`` quantized with the manifest's (per-feature) parameters, not its own."""
+    from edgekit.runtime.base import feature_params
+
+    if tensor.quantization is None or np.dtype(tensor.dtype).kind == "f":
+        raise EdgekitError(
+            f"{path.name}: the manifest gives input quantization for float input {tensor.name}"
+        )
+    scale, _ = feature_params(quantization)
+    features = int(np.prod([d for d in tensor.shape[1:] if d > 0]))
+    if scale.ndim == 1 and len(scale) != features:
+        raise EdgekitError(
+            f"{path.name}: the manifest's quantization of input {tensor.name} has {len(scale)} "
+            f"features, it takes {features}"
+        )
+    tensor.quantization = dict(quantization)
+
+
+def _run_tflite(
+    path: Path, xs: list[np.ndarray], names: list[str], quantization: list[dict | None] | None
+):
     from edgekit._lazy import require
 
     interpreter_mod = require("ai_edge_litert.interpreter")
@@ -65,6 +86,9 @@ def _run_tflite(path: Path, xs: list[np.ndarray], names: list[str]):
     missing = [n for n in names if n not in ins]
     if missing:
         raise EdgekitError(f"{path.name}: its signature has no input {', '.join(missing)}")
+    for name, q in zip(names, quantization or [None] * len(names), strict=True):
+        if q is not None:
+            _override(path, ins[name], q)
     order = sorted(outs, key=lambda k: (len(k), k))  # output_0, output_1, ..., output_10
     results: list[list[np.ndarray]] = [[] for _ in order]
     fixed = any(t.shape and t.shape[0] > 0 for t in ins.values())
@@ -101,11 +125,19 @@ def _run_onnx(path: Path, xs: list[np.ndarray], names: list[str]):
     )
 
 
-def run_multi(path: Path, xs: list[np.ndarray], names: list[str]):
-    """(outputs, input tensors, output tensors) of the artifact at ``path`` on ``xs``."""
+def run_multi(
+    path: Path,
+    xs: list[np.ndarray],
+    names: list[str],
+    quantization: list[dict | None] | None = None,
+):
+    """(outputs, input tensors, output tensors) of the artifact at ``path`` on ``xs``.
+
+    ``quantization``: for each input, the manifest's quantization when it is not the file's
+    own (None where it is); the inputs of an ``.onnx`` are float."""
     try:
         if path.suffix == ".tflite":
-            return _run_tflite(path, xs, names)
+            return _run_tflite(path, xs, names, quantization)
         return _run_onnx(path, xs, names)
     except EdgekitError:
         raise
@@ -122,13 +154,20 @@ def _head_task(outputs: np.ndarray, task: str, single: bool) -> str:
 
 
 def validate_multi(
-    path: Path, ref: Reference, *, exact: bool, atol: float, max_accuracy_drop: float
+    path: Path,
+    ref: Reference,
+    *,
+    exact: bool,
+    atol: float,
+    max_accuracy_drop: float,
+    input_quantization: list[dict | None] | None = None,
 ) -> tuple[dict[str, Any], list[dict], list[dict]]:
-    """Validate a several-input or several-output artifact, output by output."""
+    """Validate a several-input or several-output artifact, output by output
+    (``input_quantization``: as :func:`run_multi` takes it)."""
     xs = ref.x if isinstance(ref.x, list) else [ref.x]
     refs = ref.outputs if isinstance(ref.outputs, list) else [ref.outputs]
     names = list(ref.input_names or [f"input_{i}" for i in range(len(xs))])
-    outputs, ins, outs = run_multi(path, xs, names)
+    outputs, ins, outs = run_multi(path, xs, names, input_quantization)
     if len(outputs) != len(refs):
         raise EdgekitError(f"{path.name}: {len(outputs)} outputs, the model has {len(refs)}")
     single = len(refs) == 1

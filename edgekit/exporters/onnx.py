@@ -16,7 +16,7 @@ import numpy as np
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
-from edgekit.exporters.preprocess import InputAffine
+from edgekit.exporters.preprocess import InputAffines
 from edgekit.fileio import atomic_write_bytes
 
 ONNX_QUANT_MODES = ("dynamic", "static")
@@ -174,13 +174,13 @@ def quantize_onnx(
     *,
     mode: str,
     calibration: np.ndarray | None = None,
-    affine: InputAffine | None = None,
+    affine: InputAffines | None = None,
 ) -> Path:
     """ONNX Runtime quantization: ``dynamic`` (int8 weights) or ``static`` (QDQ, per-channel).
 
-    ``affine``: ``src`` is a core model (its input normalization taken out, see
+    ``affine``: ``src`` is a core model (its inputs' normalizations taken out, see
     :mod:`edgekit.exporters.preprocess`); static quantization calibrates on normalized inputs
-    and the normalization is prepended in float, so the artifact takes raw features.
+    and each normalization is prepended in float, so the artifact takes raw features.
     """
     if mode not in ONNX_QUANT_MODES:
         raise EdgekitError(
@@ -206,7 +206,7 @@ def quantize_onnx(
                     for p in parts
                 ]
                 if affine is not None:
-                    parts = [affine.apply(parts[0])]
+                    parts = affine.apply(parts)
                 reader = _Reader(names, parts)
                 quant.quantize_static(
                     str(src),
@@ -231,39 +231,54 @@ def quantize_onnx(
         return atomic_write_bytes(path, out.read_bytes())
 
 
-def prepend_float_input(model_bytes: bytes, affine: InputAffine) -> bytes:
+def prepend_float_input(model_bytes: bytes, affines: InputAffines) -> bytes:
     """The graph with ``x * scale + offset`` (float ``Mul``, ``Add``) ahead of everything that
-    reads its input: the artifact takes raw features, quantized after normalization."""
+    reads each input that has an affine map (``affines``, in the graph's input order, which is
+    the model's): the artifact takes raw features, quantized after normalization."""
     onnx = require("onnx")
     from onnx import helper, numpy_helper
 
     proto = onnx.load_from_string(model_bytes)
     graph = proto.graph
-    name = graph.input[0].name
-    normalized = f"{name}.edgekit.normalized"
-    for node in graph.node:
-        for i, value in enumerate(node.input):
-            if value == name:
-                node.input[i] = normalized
-    graph.initializer.extend(
-        [
-            numpy_helper.from_array(np.asarray(affine.scale, np.float32), f"{name}.edgekit.scale"),
-            numpy_helper.from_array(
-                np.asarray(affine.offset, np.float32), f"{name}.edgekit.offset"
+    initializers = {init.name for init in graph.initializer}
+    names = [i.name for i in graph.input if i.name not in initializers]
+    if len(names) != len(affines):
+        raise EdgekitError(f"the ONNX graph has {len(names)} inputs; the model has {len(affines)}")
+    ahead = []
+    for name, affine in zip(names, affines, strict=True):
+        if affine is None:
+            continue
+        normalized = f"{name}.edgekit.normalized"
+        for node in graph.node:
+            for i, value in enumerate(node.input):
+                if value == name:
+                    node.input[i] = normalized
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(
+                    np.asarray(affine.scale, np.float32), f"{name}.edgekit.scale"
+                ),
+                numpy_helper.from_array(
+                    np.asarray(affine.offset, np.float32), f"{name}.edgekit.offset"
+                ),
+            ]
+        )
+        # One input keeps the node names it always had; several get theirs prefixed.
+        prefix = "" if len(names) == 1 else f"{name}/"
+        ahead += [
+            helper.make_node(
+                "Mul",
+                [name, f"{name}.edgekit.scale"],
+                [f"{name}.edgekit.scaled"],
+                name=f"{prefix}input_scale",
+            ),
+            helper.make_node(
+                "Add",
+                [f"{name}.edgekit.scaled", f"{name}.edgekit.offset"],
+                [normalized],
+                name=f"{prefix}input_offset",
             ),
         ]
-    )
-    ahead = [
-        helper.make_node(
-            "Mul", [name, f"{name}.edgekit.scale"], [f"{name}.edgekit.scaled"], name="input_scale"
-        ),
-        helper.make_node(
-            "Add",
-            [f"{name}.edgekit.scaled", f"{name}.edgekit.offset"],
-            [normalized],
-            name="input_offset",
-        ),
-    ]
     nodes = ahead + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)

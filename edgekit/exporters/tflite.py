@@ -12,7 +12,7 @@ import numpy as np
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
-from edgekit.exporters.preprocess import InputAffine
+from edgekit.exporters.preprocess import InputAffines
 from edgekit.fileio import atomic_write_bytes
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8", "int16x8")
@@ -57,7 +57,7 @@ def to_tflite(
     variant: str = "float32",
     calibration: np.ndarray | list[np.ndarray] | None = None,
     io_type: str = "int8",
-    affine: InputAffine | None = None,
+    affine: InputAffines | None = None,
     input_names: list[str] | None = None,
 ) -> Path:
     """Convert a Keras model (or a SavedModel directory from :func:`saved_model_for`) to
@@ -67,10 +67,10 @@ def to_tflite(
     ``io_type`` sets the input/output type of the ``int8`` variant (``int8``, ``uint8`` or
     ``float``). Example: ``to_tflite(model, "m.int8.tflite", variant="int8", calibration=x)``.
 
-    ``affine`` is the normalization taken out of ``model`` (a core model, see
-    :mod:`edgekit.exporters.preprocess`): calibration inputs are normalized with it, and a
-    float input gets it prepended in float (:mod:`edgekit.exporters.tflite_input`); an
-    integer input keeps the core's quantization, which the manifest folds per feature.
+    ``affine`` is the normalization taken out of each of ``model``'s inputs (a core model,
+    see :mod:`edgekit.exporters.preprocess`): calibration inputs are normalized with it, and
+    float inputs get it prepended in float (:mod:`edgekit.exporters.tflite_input`); integer
+    inputs keep the core's quantization, which the manifest folds per feature.
     """
     tf = require("tensorflow")
     if variant not in TFLITE_VARIANTS:
@@ -92,6 +92,8 @@ def to_tflite(
         if isinstance(calibration, list):  # several inputs: by name, as the signature has them
             names = input_names or [f"input_{i}" for i in range(len(calibration))]
             parts = [np.asarray(c) for c in calibration]
+            if affine is not None:
+                parts = affine.apply(parts)
 
             def representative():
                 for i in range(len(parts[0])):
@@ -134,7 +136,7 @@ def to_tflite(
     if prepend and affine is not None:
         from edgekit.exporters.tflite_input import prepend_float_input
 
-        flatbuffer = prepend_float_input(flatbuffer, affine)
+        flatbuffer = prepend_float_input(flatbuffer, affine, names=input_names)
     return atomic_write_bytes(path, flatbuffer)
 
 

@@ -64,20 +64,24 @@ def validate(
     exact: bool,
     atol: float,
     max_accuracy_drop: float,
-    input_quantization: dict[str, Any] | None = None,
+    input_quantization: list[dict[str, Any] | None] | None = None,
 ) -> tuple[dict[str, Any], list[dict], list[dict]]:
     """Run ``path`` on the reference inputs; returns (validation, inputs, outputs).
 
-    ``input_quantization`` is what the manifest will record for the input when it is not the
-    file's own (per-feature parameters), so the artifact is validated as a device runs it.
+    ``input_quantization`` is, for each input in the model's order, what the manifest will
+    record for it when it is not the file's own (per-feature parameters; None for an input
+    that keeps its own), so the artifact is validated as a device runs it.
     """
     if ref.multi:
         from edgekit.exporters.multi import validate_multi
 
         return validate_multi(
-            path, ref, exact=exact, atol=atol, max_accuracy_drop=max_accuracy_drop
-        )
-    with open_runner(path, input_quantization=input_quantization) as runner:
+            path, ref, exact=exact, atol=atol, max_accuracy_drop=max_accuracy_drop,
+            input_quantization=input_quantization,
+        )  # fmt: skip
+    with open_runner(
+        path, input_quantization=input_quantization[0] if input_quantization else None
+    ) as runner:
         outputs = runner.infer_batched(ref.x, batch=1024)
         inputs = [t.to_json() for t in runner.inputs]
         outs = [t.to_json() for t in runner.outputs]

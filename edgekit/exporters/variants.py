@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.preprocess import InputAffine
+from edgekit.exporters.preprocess import InputAffines
 from edgekit.exporters.tflite import TFLITE_VARIANTS
 
 AUTO = "auto"  # the smallest artifact that meets --max-accuracy-drop (auto.py)
@@ -28,11 +28,11 @@ class BuildInputs:
     io_type: str
     opset: int
     # The calibrated (integer) variants' model: BatchNormalization folded (fold.py), without
-    # its leading input normalization, and that normalization (preprocess.py); None when
-    # it is the model itself.
+    # its inputs' leading normalizations, and those normalizations, one per input
+    # (preprocess.py); None when it is the model itself.
     core: object | None = None
     core_saved_model: Path | None = None
-    affine: InputAffine | None = None
+    affine: InputAffines | None = None
     batch: int | None = None  # a fixed batch size the TFLite variants are traced with (--mcu)
 
 
@@ -145,16 +145,18 @@ def select_variants(
     return [v for name, v in VARIANTS.items() if name in chosen]
 
 
-def folded_input(path: Path, inputs: BuildInputs) -> dict | None:
-    """The raw features' quantization of an integer-input artifact built from the core model
-    (its own input quantization is the normalized features'); None when there is nothing to
-    fold (no normalization taken out, or a float input that normalizes in float)."""
+def folded_input(path: Path, inputs: BuildInputs) -> list[dict | None] | None:
+    """The raw features' quantization of each input of an integer-input artifact built from
+    the core model (its own input quantization is the normalized features'), in the model's
+    input order: None for an input with nothing to fold, and None for all when no input has
+    (no normalization taken out, or float inputs that normalize in float)."""
     if inputs.affine is None or path.suffix != ".tflite":  # ONNX inputs here are float
         return None
-    from edgekit.formats.tflite_graph import read_tflite
+    from edgekit.exporters.multi import input_names
+    from edgekit.exporters.tflite_input import input_quantizations
 
-    graph = read_tflite(path)  # the flatbuffer alone: no interpreter to load
-    tensor = graph.tensors[graph.inputs[0]]
-    if tensor.dtype.startswith("float") or not tensor.scale:
-        return None
-    return inputs.affine.fold({"scale": tensor.scale, "zero_point": tensor.zero_point})
+    names = input_names(inputs.model)
+    own = input_quantizations(path.read_bytes(), names)  # the flatbuffer alone: no interpreter
+    folded = inputs.affine.fold(own)
+    changed = [f if f is not q else None for f, q in zip(folded, own, strict=True)]
+    return folded if any(c is not None for c in changed) else None

@@ -86,14 +86,19 @@ def inspect_tflite(path: Path) -> dict[str, Any]:
     model_inputs = [tensor_info(d).to_json() for d in ins]
     details: dict[str, Any] = {"tensors": len(tensors)}
     entry = beside(path)
-    folded = input_quantization(entry) if entry else None
-    if model_inputs and model_inputs[0]["quantization"] is not None and folded is not None:
-        if folded != model_inputs[0]["quantization"]:
-            details["input quantization"] = (
+    for position, folded in _manifest_quantization(entry, interp, ins).items():
+        own = model_inputs[position]["quantization"]
+        if own is None:
+            continue
+        if folded != own:
+            key = "input quantization"
+            if len(ins) > 1:
+                key += f" of {model_inputs[position]['name']}"
+            details[key] = (
                 "from manifest.json (the model's normalization folded in); the file's own "
-                f"(normalized features): {model_inputs[0]['quantization']}"
+                f"(normalized features): {own}"
             )
-        model_inputs[0]["quantization"] = folded
+        model_inputs[position]["quantization"] = folded
     return {
         "format": "tflite",
         "inputs": model_inputs,
@@ -103,6 +108,31 @@ def inspect_tflite(path: Path) -> dict[str, Any]:
         "quantization": _scheme(layers, ops, tensors),
         "details": details,
     }
+
+
+def _manifest_quantization(
+    entry: dict[str, Any] | None, interp: Any, ins: list[dict[str, Any]]
+) -> dict[int, dict[str, Any]]:
+    """Position in ``ins`` -> the quantization the manifest records for that input. The
+    manifest lists a model's several inputs by their signature names, in the model's order,
+    which need not be the interpreter's."""
+    if not entry:
+        return {}
+    if len(ins) == 1:
+        folded = input_quantization(entry)
+        return {0: folded} if folded is not None else {}
+    signatures: dict[str, Any] = interp._get_full_signature_list() or {}
+    first: dict[str, Any] = next(iter(signatures.values()), {})
+    by_name: dict[str, int] = first.get("inputs", {})
+    position = {int(d["index"]): i for i, d in enumerate(ins)}
+    out: dict[int, dict[str, Any]] = {}
+    for item in entry.get("inputs") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("quantization"), dict):
+            continue
+        index = by_name.get(str(item.get("name")))
+        if index is not None and int(index) in position:
+            out[position[int(index)]] = item["quantization"]
+    return out
 
 
 def _scheme(layers: list[LayerInfo], ops: list[dict], tensors: dict[int, dict]) -> str:

@@ -426,7 +426,7 @@ def test_raw_features_of_different_ranges_get_a_synthesized_normalization():
     model = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu"), L.Dense(2)])
     x, _ = _data(200, 4)
     core, affine = synthesize_normalization(model, x)
-    assert affine is not None and affine.scale.shape == (6,)
+    assert affine is not None and affine[0] is not None and affine[0].scale.shape == (6,)
     want = model.predict(x, verbose=0)
     got = core.predict(affine.apply(x), verbose=0)
     assert np.max(np.abs(want - got)) <= 1e-3 * float(np.max(np.abs(want)))
