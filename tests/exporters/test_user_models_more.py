@@ -1,0 +1,113 @@
+"""More models as users write them, exported with their own data: token ids an embedding has
+no row for, subclassed models, the int8 C's refusals in Keras terms, ``--target`` with an
+``.npz``, the source file named, Keras output names and a fixed batch size kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import cli, write_csv
+
+EMB_RANGE = "and layer 'emb' (Embedding) takes ids 0..9 (input_dim 10)"
+
+
+@pytest.fixture(scope="module")
+def emb(tmp_path_factory) -> Path:
+    """An Embedding of 10 rows over 6 token ids, pooled, exported with good ids; and the
+    same data with an id past the end and a negative one, as npz and CSV."""
+    import keras
+    from keras import layers as L
+
+    base = tmp_path_factory.mktemp("emb")
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 10, size=(120, 6))
+    y = (ids[:, 0] > 4).astype(np.int64)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((6,), dtype="int32"),
+        L.Embedding(10, 4, name="emb"),
+        L.GlobalAveragePooling1D(name="pool"),
+        L.Dense(2, activation="softmax", name="probs"),
+    ])  # fmt: skip
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(ids, y, epochs=2, verbose=0)
+    model.save(base / "emb.keras")
+    np.savez(base / "good.npz", x=ids, y=y)
+    big, neg = ids.copy(), ids.copy()
+    big[3, 2], big[5, 1] = 50, 10
+    neg[7, 0] = -1
+    np.savez(base / "big.npz", x=big, y=y)
+    np.savez(base / "neg.npz", x=neg, y=y)
+    header = [f"t{i}" for i in range(6)] + ["label"]
+    write_csv(base / "big.csv", header, [[*r, int(c)] for r, c in zip(big, y, strict=True)])
+    code, out, err = cli(
+        "export", str(base / "emb.keras"), "--data", str(base / "good.npz"),
+        "--quantize", "float32,int8", "--onnx", "--out", str(base / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    return base
+
+
+BAD_IDS = [
+    ("big.npz", f"x[3, 2] is id 50 (1 more id(s) out of range), {EMB_RANGE}"),
+    ("neg.npz", f"x[7, 0] is id -1, {EMB_RANGE}"),
+    ("big.csv", f"column 't2' of sample 3 holds id 50 (1 more id(s) out of range), {EMB_RANGE}"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), BAD_IDS, ids=["past-end", "negative", "csv"])
+def test_ids_an_embedding_has_no_row_for_are_refused_by_export(emb, tmp_path, name, message):
+    code, _out, err = cli(
+        "export", str(emb / "emb.keras"), "--data", str(emb / name), "--quantize", "float32",
+        "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert (code, err) == (2, f"edgekit: error: --data {emb / name}: {message}\n")
+    assert not (tmp_path / "e").exists()
+
+
+def test_bad_calibration_ids_are_refused_naming_the_file(emb, tmp_path):
+    code, _out, err = cli(
+        "export", str(emb / "emb.keras"), "--data", str(emb / "good.npz"), "--calibration",
+        str(emb / "neg.npz"), "--quantize", "int8", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert (code, err) == (
+        2, f"edgekit: error: --calibration {emb / 'neg.npz'}: x[7, 0] is id -1, {EMB_RANGE}\n"
+    )  # fmt: skip
+
+
+def test_the_manifest_records_the_embedding_rows(emb):
+    m = json.loads((emb / "e" / "manifest.json").read_text())
+    (record,) = m["ids"]
+    assert {k: record[k] for k in ("input", "layer", "input_dim")} == {
+        "input": 0, "layer": "emb", "input_dim": 10,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "message"), BAD_IDS, ids=["past-end", "negative", "csv"])
+@pytest.mark.parametrize("artifact", ["model.float32.tflite", "model.int8.tflite",
+                                      "model.float32.onnx"])  # fmt: skip
+def test_predict_refuses_the_same_ids(emb, name, message, artifact):
+    code, _out, err = cli("predict", str(emb / "e" / artifact), str(emb / name))
+    assert (code, err) == (2, f"edgekit: error: {emb / name}: {message}\n")
+
+
+@pytest.mark.parametrize(("name", "message"), BAD_IDS, ids=["past-end", "negative", "csv"])
+def test_bench_refuses_the_same_ids_before_measuring(emb, name, message):
+    code, out, err = cli("bench", str(emb / "e"), "--data", str(emb / name), "--runs", "2")
+    assert (code, out, err) == (2, "", f"edgekit: error: {emb / name}: {message}\n")
+
+
+def test_good_ids_still_predict_and_bench(emb):
+    code, out, err = cli("predict", str(emb / "e" / "model.int8.tflite"), str(emb / "good.npz"),
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    assert len(json.loads(out)["predictions"]) == 120
+    code, out, err = cli("bench", str(emb / "e"), "--data", str(emb / "good.npz"), "--runs", "2",
+                         "--warmup", "1", "--json", "-")  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(out)["results"]
+    assert [r["status"] for r in rows] == ["ok"] * 3
