@@ -111,3 +111,93 @@ def test_good_ids_still_predict_and_bench(emb):
     assert code == 0, err
     rows = json.loads(out)["results"]
     assert [r["status"] for r in rows] == ["ok"] * 3
+
+
+SUPPORTED = "InputLayer, Flatten, Reshape, Permute, Normalization, "
+
+
+def _subclassed(keras, register: bool):
+    from keras import layers as L
+
+    class Classifier(keras.Model):  # what the Keras guide's "subclassing" section writes
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = L.Dense(8, activation="relu")
+            self.out = L.Dense(2, activation="softmax")
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    if register:
+        Classifier = keras.saving.register_keras_serializable("edgekit_test")(Classifier)
+    keras.utils.set_random_seed(0)
+    model = Classifier()
+    model(np.zeros((1, 4), np.float32))
+    return model
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_subclassed_model_is_refused_naming_what_is_supported(tmp_path, suffix):
+    import keras
+
+    path = tmp_path / f"sub{suffix}"
+    _subclassed(keras, register=False).save(path)
+    code, _out, err = cli("export", str(path), "--out", str(tmp_path / "e"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(
+        f"edgekit: error: {path}: Classifier is a subclassed model with its own call(); "
+        f"edgekit exports Sequential and Functional models of the supported layers: {SUPPORTED}"
+    )
+    keras_says = "Could not locate class 'Classifier'" if suffix == ".keras" else (
+        "Unknown layer: 'Classifier'")  # fmt: skip
+    assert err.endswith(
+        "TFSMLayer (a SavedModel of it, model.export(DIR), exports too); Keras cannot load it "
+        f"without its Python class ({keras_says})\n"
+    )
+
+
+def test_a_subclassed_model_whose_class_is_known_is_refused_the_same_way(tmp_path):
+    import keras
+
+    path = tmp_path / "known.keras"
+    _subclassed(keras, register=True).save(path)  # loads: its class is registered here
+    code, _out, err = cli("export", str(path), "--out", str(tmp_path / "e"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"edgekit: error: {path}: Classifier is a subclassed model with its ")
+    assert err.endswith("TFSMLayer (a SavedModel of it, model.export(DIR), exports too)\n")
+
+
+def test_a_subclassed_model_exports_as_a_savedmodel(tmp_path):
+    import keras
+
+    model = _subclassed(keras, register=False)
+    model.export(str(tmp_path / "saved"), verbose=False)
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    code, out, err = cli(
+        "export", str(tmp_path / "saved"), "--data", str(tmp_path / "x.npz"), "--quantize",
+        "float32", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert m["artifacts"][0]["validation"]["max_abs_diff"] <= 1e-5
+
+
+def test_a_custom_layer_is_refused_by_name(tmp_path):
+    import keras
+    from keras import layers as L
+
+    class Twice(L.Layer):
+        def call(self, x):
+            return 2 * x
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, L.Dense(2, name="probs")(Twice(name="twice")(inp)))
+    model.save(tmp_path / "custom.keras")
+    code, _out, err = cli("export", str(tmp_path / "custom.keras"), "--out", str(tmp_path / "e"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(
+        f"edgekit: error: {tmp_path / 'custom.keras'}: layer 'twice' (Twice) is a custom "
+        f"layer, which edgekit does not export; supported layers: {SUPPORTED}"
+    )
+    assert err.endswith("TFSMLayer; Keras cannot load it without its Python class\n")
