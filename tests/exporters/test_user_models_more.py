@@ -201,3 +201,50 @@ def test_a_custom_layer_is_refused_by_name(tmp_path):
         f"layer, which edgekit does not export; supported layers: {SUPPORTED}"
     )
     assert err.endswith("TFSMLayer; Keras cannot load it without its Python class\n")
+
+
+INT8_SUPPORTED = (
+    "supported: Dense, Normalization, Rescaling, BatchNormalization, Flatten, Reshape, "
+    "Softmax, elementwise activations (Activation, ReLU, LeakyReLU, ELU) and training-only "
+    "layers (Dropout, GaussianNoise, ...) (or use --c-source float32)"
+)
+
+
+@pytest.mark.parametrize(
+    ("layer", "kind", "op"),
+    [("swap", "Permute", "TRANSPOSE"), ("pool", "GlobalAveragePooling1D", "MEAN")],
+)
+def test_int8_c_refusals_name_the_keras_layer(tmp_path, layer, kind, op):
+    """The int8 C has no TRANSPOSE (Permute) and no MEAN (GlobalAveragePooling1D,
+    LayerNormalization); the refusal names the layer the user wrote, and without the model
+    (``to_c_source`` on a bare ``.tflite``) the layer's name and what the op comes from."""
+    import keras
+    from keras import layers as L
+
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.c_source import to_c_source
+
+    keras.utils.set_random_seed(0)
+    middle = L.Permute((2, 1), name="swap") if kind == "Permute" else (
+        L.GlobalAveragePooling1D(name="pool"))  # fmt: skip
+    model = keras.Sequential([keras.Input((4, 3)), middle, L.Flatten(name="flat"),
+                              L.Dense(2, activation="softmax", name="probs")])  # fmt: skip
+    model.save(tmp_path / "m.keras")
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(0).normal(size=(32, 4, 3)))
+    code, out, err = cli(
+        "export", str(tmp_path / "m.keras"), "--data", str(tmp_path / "x.npz"),
+        "--c-source", "int8", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 1, out + err
+    tflite = tmp_path / "e" / "model.int8.tflite"
+    assert (
+        f"c-source FAILED: {tflite}: layer {layer!r} ({kind}, TFLite op {op}) is not supported "
+        f"by --c-source int8; {INT8_SUPPORTED}\n"
+    ) in out
+    with pytest.raises(EdgekitError) as refused:
+        to_c_source(None, tmp_path / "c", variant="int8", tflite=tflite)
+    guess = {"TRANSPOSE": "Permute", "MEAN": "GlobalAveragePooling1D or LayerNormalization"}
+    assert str(refused.value) == (
+        f"{tflite}: layer {layer!r} ({guess[op]}, TFLite op {op}) is not supported by "
+        f"--c-source int8; {INT8_SUPPORTED}"
+    )
