@@ -52,6 +52,11 @@ def attach_data(
     ``data``. ``n_features``: how many values one sample of the model has."""
     if target is not None and data is None:
         raise EdgekitError("--target names a column of --data; pass --data FILE.csv")
+    if target is not None and data is not None and Path(data).suffix.lower() != ".csv":
+        raise EdgekitError(
+            f"--target names the label column of a .csv --data; --data {data} is not one (a "
+            ".npz holds its labels as the array 'y')"
+        )
     if input_names is not None:  # several inputs: one array per input in a .npz
         if data is not None:
             src.test = read_inputs_npz(Path(data), input_names, what="--data")

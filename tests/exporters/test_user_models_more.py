@@ -248,3 +248,28 @@ def test_int8_c_refusals_name_the_keras_layer(tmp_path, layer, kind, op):
         f"{tflite}: layer {layer!r} ({guess[op]}, TFLite op {op}) is not supported by "
         f"--c-source int8; {INT8_SUPPORTED}"
     )
+
+
+def test_target_with_an_npz_is_refused(emb, tmp_path):
+    """``--target`` names a CSV's label column (CONTRACT.md); with a ``.npz``, whose labels
+    are ``y``, it was silently ignored."""
+    code, _, err = cli(
+        "export", str(emb / "emb.keras"), "--data", str(emb / "good.npz"), "--target", "label",
+        "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert (code, err) == (
+        2,
+        f"edgekit: error: --target names the label column of a .csv --data; --data "
+        f"{emb / 'good.npz'} is not one (a .npz holds its labels as the array 'y')\n",
+    )
+    assert not (tmp_path / "e").exists()
+    code, _out, err = cli(
+        "export", str(emb / "emb.keras"), "--data", str(emb / "big.csv"), "--target", "t0",
+        "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    # with a CSV it chooses the label: t0 is, and 'label' becomes a feature column
+    assert (code, err) == (
+        2,
+        f"edgekit: error: --data {emb / 'big.csv'}: column 't2' of sample 3 holds id 50 (1 more "
+        f"id(s) out of range), {EMB_RANGE}\n",
+    )
