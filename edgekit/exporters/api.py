@@ -314,7 +314,7 @@ def export(
                 c_info = export_c_source(
                     tmp, variant=c_source, prefix=c_prefix, model=model, entries=all_entries,
                     x=ref.x, reference=ref.outputs, labels=src.labels, features=src.features,
-                    atol=atol, c_rounding=c_rounding,
+                    atol=atol, c_rounding=c_rounding, source_name=src.model_path.name,
                 )  # fmt: skip
             except EdgekitError as err:
                 reason = str(err).replace(str(tmp), str(out_dir))  # not the temporary name

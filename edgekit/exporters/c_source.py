@@ -269,12 +269,14 @@ def export_c_source(
     features: list[str] | None = None,
     atol: float = 1e-4,
     c_rounding: str = "tflm",
+    source_name: str = "model.keras",
 ) -> dict[str, Any]:
     """Write and validate the C files in an export directory; returns the manifest entry.
 
     Without a C compiler the files are written but not validated: the entry's
     ``validation`` is ``{"passed": None, "validated": False, "reason": ...}``.
     ``c_rounding`` (int8): whose kernels the C reproduces, ``tflm`` or ``litert``.
+    ``source_name``: the model file the float32 C is written from (``from`` in the entry).
 
     The entry records the C's figures on a microcontroller (:func:`c_footprint`):
     ``flash_bytes``, ``ram_bytes``, ``stack_bytes``; ``arena_bytes`` is the activation
@@ -294,7 +296,7 @@ def export_c_source(
         validation = validate_c_source(c, x, tflite=tflite, raw_input_q=raw_q)
         origin = entry["file"]
     else:
-        origin = "model.keras"
+        origin = source_name
         c = to_c_source(
             model,
             out_dir,

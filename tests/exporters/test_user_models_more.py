@@ -273,3 +273,50 @@ def test_target_with_an_npz_is_refused(emb, tmp_path):
         f"edgekit: error: --data {emb / 'big.csv'}: column 't2' of sample 3 holds id 50 (1 more "
         f"id(s) out of range), {EMB_RANGE}\n",
     )
+
+
+def _flat_model(tmp_path: Path):
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5,)), L.Dense(8, activation="relu", name="hidden"),
+                              L.Dense(2, activation="softmax", name="probs")])  # fmt: skip
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(0).normal(size=(40, 5)))
+    return model
+
+
+def test_the_c_summary_names_the_real_source_file(tmp_path):
+    model = _flat_model(tmp_path)
+    model.save(tmp_path / "tutorial.h5")
+    code, out, err = cli(
+        "export", str(tmp_path / "tutorial.h5"), "--data", str(tmp_path / "x.npz"),
+        "--c-source", "float32", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert "C source (float32, from tutorial.h5): edgekit_model.h, edgekit_model.c; " in out
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert m["c_source"]["from"] == "tutorial.h5" and m["c_source"]["validation"]["passed"]
+    assert " * Model: tutorial.h5." in (tmp_path / "e" / "edgekit_model.h").read_text()
+
+
+def test_float32_c_of_a_savedmodel_says_what_to_export_instead(tmp_path):
+    model = _flat_model(tmp_path)
+    model.export(str(tmp_path / "saved"), verbose=False)
+    code, out, err = cli(
+        "export", str(tmp_path / "saved"), "--data", str(tmp_path / "x.npz"),
+        "--c-source", "float32", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 1, out + err
+    assert (
+        "c-source FAILED: --c-source float32 is written from Keras layers, and a SavedModel "
+        "holds a TensorFlow graph; export the model's .keras or .h5 file, or use --c-source int8\n"
+    ) in out
+    code, out, err = cli(
+        "export", str(tmp_path / "saved"), "--data", str(tmp_path / "x.npz"),
+        "--c-source", "int8", "--out", str(tmp_path / "e8"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert (
+        "C source (int8, from model.int8.tflite): edgekit_model.h, edgekit_model.c; 80/80 " in out
+    )
