@@ -3,8 +3,7 @@ by output.
 
 edgekit's runners (and so ``bench``, ``predict`` and the C) take one input and one output; an
 export of a model with several is validated here, straight on the runtimes: a ``.tflite``
-through its signature runner (inputs by the Keras input names, outputs ``output_0``,
-``output_1``, ... in the model's order), an ``.onnx`` by its graph's names (the Keras input
+through its signature runner (inputs and outputs by the Keras names), an ``.onnx`` by its graph's names (the Keras input
 and output names). Integer inputs and outputs are quantized and dequantized with each
 tensor's own parameters. Each output is judged as a one-output model would be: float32 within
 ``--atol``, others by agreement with the Keras model (a classification head, more than one
@@ -51,7 +50,9 @@ def _tensor(name: str, detail: dict) -> TensorInfo:
     return TensorInfo(name=name, shape=shape, dtype=dtype.name, quantization=quant)
 
 
-def _run_tflite(path: Path, xs: list[np.ndarray], names: list[str]):
+def _run_tflite(
+    path: Path, xs: list[np.ndarray], names: list[str], output_names: list[str] | None = None
+):
     from edgekit._lazy import require
 
     interpreter_mod = require("ai_edge_litert.interpreter")
@@ -65,7 +66,10 @@ def _run_tflite(path: Path, xs: list[np.ndarray], names: list[str]):
     missing = [n for n in names if n not in ins]
     if missing:
         raise EdgekitError(f"{path.name}: its signature has no input {', '.join(missing)}")
-    order = sorted(outs, key=lambda k: (len(k), k))  # output_0, output_1, ..., output_10
+    if output_names is not None and set(output_names) == set(outs):
+        order = list(output_names)  # the Keras names, in the model's order
+    else:  # an older export's output_0, output_1, ..., output_10
+        order = sorted(outs, key=lambda k: (len(k), k))
     results: list[list[np.ndarray]] = [[] for _ in order]
     fixed = any(t.shape and t.shape[0] > 0 for t in ins.values())
     step = 1 if fixed else 1024
@@ -101,11 +105,14 @@ def _run_onnx(path: Path, xs: list[np.ndarray], names: list[str]):
     )
 
 
-def run_multi(path: Path, xs: list[np.ndarray], names: list[str]):
-    """(outputs, input tensors, output tensors) of the artifact at ``path`` on ``xs``."""
+def run_multi(
+    path: Path, xs: list[np.ndarray], names: list[str], output_names: list[str] | None = None
+):
+    """(outputs, input tensors, output tensors) of the artifact at ``path`` on ``xs``;
+    ``output_names``: the Keras output names, the ``.tflite`` signature's output keys."""
     try:
         if path.suffix == ".tflite":
-            return _run_tflite(path, xs, names)
+            return _run_tflite(path, xs, names, output_names)
         return _run_onnx(path, xs, names)
     except EdgekitError:
         raise
@@ -128,7 +135,7 @@ def validate_multi(
     xs = ref.x if isinstance(ref.x, list) else [ref.x]
     refs = ref.outputs if isinstance(ref.outputs, list) else [ref.outputs]
     names = list(ref.input_names or [f"input_{i}" for i in range(len(xs))])
-    outputs, ins, outs = run_multi(path, xs, names)
+    outputs, ins, outs = run_multi(path, xs, names, ref.output_names)
     if len(outputs) != len(refs):
         raise EdgekitError(f"{path.name}: {len(outputs)} outputs, the model has {len(refs)}")
     single = len(refs) == 1

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.multi import input_names, is_multi
+from edgekit.exporters.multi import input_names, is_multi, output_names
 from edgekit.formats.ids import check_ids
 
 # Without test data, float parity is checked on this many seeded random inputs.
@@ -64,8 +64,9 @@ def reference(model, task: str, src):
     # several inputs, or one input of a several-output model: the artifacts keep the Keras
     # input names (to_onnx, multi.run_multi), so the runners feed them by those names
     names = input_names(model) if is_multi(model) else None
+    outs = output_names(model) if is_multi(model) else None
     return Reference(task=task, x=x_in, y=y, outputs=outputs, synthetic=synthetic,
-                     input_names=names)  # fmt: skip
+                     input_names=names, output_names=outs)  # fmt: skip
 
 
 def _predict(model, x: Any, what: str) -> Any:

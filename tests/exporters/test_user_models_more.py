@@ -320,3 +320,40 @@ def test_float32_c_of_a_savedmodel_says_what_to_export_instead(tmp_path):
     assert (
         "C source (int8, from model.int8.tflite): edgekit_model.h, edgekit_model.c; 80/80 " in out
     )
+
+
+def test_tflite_of_several_outputs_keeps_the_keras_output_names(tmp_path):
+    """The manifest and the ``.tflite`` signature name outputs as Keras does (as ONNX
+    does), not ``output_0``; the signature runner returns them by those names."""
+    import keras
+    from keras import layers as L
+
+    rng = np.random.default_rng(0)
+    xa, xb = rng.normal(size=(64, 3)).astype(np.float32), rng.normal(size=(64, 2)).astype(
+        np.float32)  # fmt: skip
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    h = L.Dense(8, activation="relu", name="h")(L.Concatenate(name="ab")([a, b]))
+    model = keras.Model(
+        [a, b], [L.Dense(3, activation="softmax", name="cls")(h), L.Dense(1, name="val")(h)]
+    )
+    model.save(tmp_path / "two.keras")
+    np.savez(tmp_path / "two.npz", a=xa, b=xb)
+    code, out, err = cli(
+        "export", str(tmp_path / "two.keras"), "--data", str(tmp_path / "two.npz"),
+        "--quantize", "float32,int8", "--max-accuracy-drop", "100", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    for art in m["artifacts"]:
+        assert [t["name"] for t in art["outputs"]] == ["cls", "val"], art["variant"]
+        assert [t["shape"] for t in art["outputs"]] == [[-1, 3], [-1, 1]]
+    assert m["artifacts"][0]["validation"]["max_abs_diff"] <= 1e-5
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(str(tmp_path / "e" / "model.float32.tflite")).get_signature_runner()
+    got = runner(a=xa[:1], b=xb[:1])
+    want = model.predict([xa[:1], xb[:1]], verbose=0)
+    assert set(got) == {"cls", "val"}
+    assert np.abs(got["cls"] - want[0]).max() <= 1e-5
+    assert np.abs(got["val"] - want[1]).max() <= 1e-5
