@@ -63,6 +63,7 @@ class Target:
     sha256: str | None = None
     validation_error: str | None = None
     ids: list[dict[str, Any]] = field(default_factory=list)  # the rows of its embeddings
+    fixed_batch: int | None = None  # the manifest's: the batch size its input is fixed to
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -123,6 +124,9 @@ def _target(
         sha256=recorded_sha256(entry, where=record) if entry else None,
         validation_error=validation_failure(entry) if entry else None,
     )
+    fixed = entry.get("fixed_batch")
+    if isinstance(fixed, int) and not isinstance(fixed, bool) and fixed > 0:
+        target.fixed_batch = fixed
     _describe_data(target, path.parent, manifest)
     return target
 

@@ -357,3 +357,38 @@ def test_tflite_of_several_outputs_keeps_the_keras_output_names(tmp_path):
     assert set(got) == {"cls", "val"}
     assert np.abs(got["cls"] - want[0]).max() <= 1e-5
     assert np.abs(got["val"] - want[1]).max() <= 1e-5
+
+
+def test_a_fixed_batch_size_is_recorded_and_bench_measures_at_it(tmp_path):
+    """``keras.Input((8,), batch_size=4)``: the ``.tflite`` keeps the fixed batch and its
+    manifest entry says ``fixed_batch`` (as ``--mcu``'s do); ONNX takes any batch. bench's
+    default ``--batch 1`` measures the ``.tflite`` at its batch of 4, and predict feeds it
+    in chunks of 4 (the last one padded)."""
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,), batch_size=4), L.Dense(8, activation="relu",
+                              name="hidden"), L.Dense(2, activation="softmax", name="probs")])  # fmt: skip
+    model.save(tmp_path / "fixed.keras")
+    x = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    code, out, err = cli(
+        "export", str(tmp_path / "fixed.keras"), "--data", str(tmp_path / "x.npz"),
+        "--quantize", "float32,dynamic", "--onnx", "--out", str(tmp_path / "e"),
+    )  # fmt: skip
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    got = {a["variant"]: (a.get("fixed_batch"), a["inputs"][0]["shape"]) for a in m["artifacts"]}
+    assert got == {"float32": (4, [4, 8]), "dynamic": (4, [4, 8]), "onnx-float32": (None, [-1, 8])}
+    code, out, err = cli("bench", str(tmp_path / "e"), "--runs", "2", "--warmup", "1",
+                         "--json", "-")  # fmt: skip
+    assert code == 0, err
+    rows = {r["variant"]: (r["batch"], r["status"]) for r in json.loads(out)["results"]}
+    assert rows == {"float32": (4, "ok"), "dynamic": (4, "ok"), "onnx-float32": (1, "ok")}
+    code, out, err = cli("predict", str(tmp_path / "e" / "model.float32.tflite"),
+                         str(tmp_path / "x.npz"), "--json")  # fmt: skip
+    assert code == 0, err
+    scores = np.asarray([p["scores"] for p in json.loads(out)["predictions"]])
+    assert scores.shape == (30, 2)
+    assert np.abs(scores - model.predict(x, batch_size=4, verbose=0)).max() <= 1e-4
