@@ -106,7 +106,7 @@ def plan_bench(
         for t in targets
         for d in devices
         for n in thread_counts
-        for b in batch_sizes
+        for b in _batches(t, batch_sizes)
     ]
     if base_rows is not None:
         keys = {(t.artifact, t.variant, t.runtime, j.device, j.threads, j.batch) for t, j in jobs}
@@ -119,6 +119,14 @@ def plan_bench(
         jobs=jobs, budgets=parsed, baseline=base_rows, max_regression=max_regression,
         allow_failed=bool(allow_failed),
     )  # fmt: skip
+
+
+def _batches(target: Target, sizes: list[int]) -> list[int]:
+    """The batch sizes to measure ``target`` at: ``sizes``, except that an artifact whose
+    input is fixed to a batch of N (the manifest's ``fixed_batch``) is measured at N under
+    the default ``--batch 1``: one call of the model as it was exported."""
+    fixed = target.fixed_batch
+    return [fixed] if fixed is not None and sizes == [1] else sizes
 
 
 def _check_c_paths(paths: Sequence[str | os.PathLike], device: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from edgekit.bench.testdata import TestData, check_features, csv_for_target, load_test_data
 from edgekit.errors import EdgekitError
 from edgekit.fileio import load_json
+from edgekit.formats.ids import check_ids, id_limits
 from edgekit.formats.manifest import (
     MANIFEST_NAME,
     artifact_entry,
@@ -61,6 +62,8 @@ class Target:
     # when the manifest says the export validation failed, what it found
     sha256: str | None = None
     validation_error: str | None = None
+    ids: list[dict[str, Any]] = field(default_factory=list)  # the rows of its embeddings
+    fixed_batch: int | None = None  # the manifest's: the batch size its input is fixed to
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -76,6 +79,7 @@ def _describe_data(target: Target, directory: Path, manifest: dict[str, Any] | N
         if target.label_column is None and isinstance(info.get("target"), str):
             target.label_column = info["target"]
         target.labels = target.labels or _strings(info.get("labels"))
+    target.ids = id_limits(manifest)
 
 
 def variant_from_name(path: Path) -> str:
@@ -120,6 +124,9 @@ def _target(
         sha256=recorded_sha256(entry, where=record) if entry else None,
         validation_error=validation_failure(entry) if entry else None,
     )
+    fixed = entry.get("fixed_batch")
+    if isinstance(fixed, int) and not isinstance(fixed, bool) and fixed > 0:
+        target.fixed_batch = fixed
     _describe_data(target, path.parent, manifest)
     return target
 
@@ -315,6 +322,20 @@ def _file_target(path: Path, runtimes: set[str], explicit_runtime: bool) -> Targ
     return target
 
 
+def _check_ids(data: TestData, limits: list[dict[str, Any]]) -> None:
+    """Token ids the artifact's embeddings have rows for, checked here (exit 2) rather than
+    in the measuring child (a runtime's traceback, or a negative id silently wrapped)."""
+    import numpy as np
+
+    from edgekit.formats.npz import load_npz
+
+    if data.table is not None:
+        x = np.asarray(data.table.floats(data.columns or []), np.float64)
+        check_ids([x], limits, str(data.path), columns=data.columns)
+    else:
+        check_ids([load_npz(data.path)[data.x_key]], limits, str(data.path))
+
+
 def resolve_targets(
     paths: Sequence[str | os.PathLike],
     *,
@@ -360,5 +381,7 @@ def resolve_targets(
                 )  # fmt: skip
             if target.data is not None:
                 check_features(target.data, target.input_shape, artifact=target.artifact)
+                if target.ids:
+                    _check_ids(target.data, target.ids)
             targets.append(target)
     return targets

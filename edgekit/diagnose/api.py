@@ -20,7 +20,7 @@ import numpy as np
 
 from edgekit import metrics
 from edgekit.diagnose.align import choose, weight_types
-from edgekit.diagnose.chain import FloatChain
+from edgekit.diagnose.chain import ONE_INPUT, FloatChain
 from edgekit.diagnose.explain import Context, explain
 from edgekit.diagnose.graph import Capture
 from edgekit.diagnose.layer import LayerReport, live_channels, measure
@@ -134,6 +134,25 @@ def _source_model(export: _Export, model: str | Path | None) -> FloatChain:
             "export it again, or pass the source with --model"
         )
     return FloatChain(load_model_file(found), found)
+
+
+def _one_input_one_output(export: _Export) -> None:
+    """Refuse, before any data is read, an export of a model with several inputs or outputs
+    (its manifest lists them): the float chain diagnose runs has one of each."""
+
+    def listed(names: list[str], what: str) -> str:
+        return f"{len(names)} {what}{'s' if len(names) != 1 else ''} ({', '.join(names)})"
+
+    m = export.manifest
+    entry = export.entries[0]
+    ins = m.get("model_inputs") or [str(t.get("name")) for t in entry.get("inputs") or []]
+    outs = m.get("model_outputs") or [str(t.get("name")) for t in entry.get("outputs") or []]
+    if len(ins) > 1 or len(outs) > 1:
+        source = (m.get("source") or {}).get("file") or "its model"
+        raise EdgekitError(
+            f"{export.directory}: {ONE_INPUT}; {source} has {listed(ins, 'input')} and "
+            f"{listed(outs, 'output')}"
+        )
 
 
 def _features(export: _Export, data: str | Path | None) -> tuple[np.ndarray, str]:
@@ -264,6 +283,7 @@ def diagnose(
         d.save_plot()                 # runs/latest/export/diagnose.png
     """
     export = _resolve(target, variant)
+    _one_input_one_output(export)
     x, data_name = _features(export, data)
     if samples < 1:
         raise EdgekitError(f"samples must be at least 1, got {samples}")

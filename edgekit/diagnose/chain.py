@@ -3,7 +3,8 @@
 Diagnosis needs each layer's float output on the data, and the float model run *from* a layer
 on a tensor the artifact produced (what that layer's error alone does downstream, and what
 the next layer computes in float from the artifact's own input). edgekit's exporters take
-single-input layers only, so a one-input, one-output model is a chain.
+single-input layers only, so a one-input, one-output model is a chain. A Keras 3
+``Sequential`` model leaves its input layer out of ``model.layers``; the chain puts it back.
 """
 
 from __future__ import annotations
@@ -15,17 +16,48 @@ import numpy as np
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
 
+ONE_INPUT = (
+    "diagnose compares models with one input and one output, layer by layer (export, bench "
+    "and predict take several)"
+)
+
+
+def shape_of(model) -> str:
+    """``"2 inputs (a, b) and 1 output (cls)"``."""
+
+    def names(tensors, what: str) -> str:
+        listed = ", ".join(str(getattr(t, "name", "?")).split(":")[0] for t in tensors)
+        return f"{len(tensors)} {what}{'s' if len(tensors) != 1 else ''} ({listed})"
+
+    return f"{names(model.inputs, 'input')} and {names(model.outputs, 'output')}"
+
+
+def _input_layer(model) -> list:
+    """``[the input layer]`` when ``model.layers`` leaves it out (a Keras 3 ``Sequential``),
+    else ``[]``."""
+    layers = list(model.layers)
+    if layers and type(layers[0]).__name__ == "InputLayer":
+        return []
+    history = getattr(model.inputs[0], "_keras_history", None)
+    layer = getattr(history, "operation", None)
+    if type(layer).__name__ == "InputLayer" and layers and layers[0].input is model.inputs[0]:
+        return [layer]
+    return []
+
 
 class FloatChain:
     """``layers[0]`` is the input layer; ``outputs(x)[i]`` is ``layers[i]``'s float output."""
 
     def __init__(self, model, path: str | Path) -> None:
         self.model = model
-        self.layers = list(model.layers)
         if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise EdgekitError(f"{path}: diagnose handles models with one input and one output")
+            raise EdgekitError(f"{path}: {ONE_INPUT}; it has {shape_of(model)}")
+        self.layers = [*_input_layer(model), *model.layers]
         if type(self.layers[0]).__name__ != "InputLayer":
             raise EdgekitError(f"{path}: the model's first layer is not its input layer")
+        if type(model).__name__ == "Sequential":
+            return  # a stack of one-input layers by construction (its layers' first call
+            # may be another graph's: ``layer.input`` need not be the layer before's output)
         for before, layer in zip(self.layers, self.layers[1:], strict=False):
             if layer.input is not before.output:
                 raise EdgekitError(

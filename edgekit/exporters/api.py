@@ -19,7 +19,7 @@ from edgekit.exporters.build import build_variant, float_note, write_c_arrays
 from edgekit.exporters.merge import TEST_DATA, entry_files, plan_merge
 from edgekit.exporters.multi import input_names, is_multi, output_names
 from edgekit.exporters.onnx import check_opset
-from edgekit.exporters.reference import calibration_inputs, reference, test_arrays
+from edgekit.exporters.reference import calibration_inputs, id_records, reference, test_arrays
 from edgekit.exporters.source import (
     as_float32,
     attach_data,
@@ -32,6 +32,7 @@ from edgekit.exporters.source import (
 from edgekit.exporters.tflite import TFLITE_VARIANTS
 from edgekit.exporters.variants import AUTO, VARIANTS, BuildInputs, select_variants
 from edgekit.fileio import check_not_input, temporary_directory
+from edgekit.formats.ids import IDS_KEY
 from edgekit.formats.manifest import MANIFEST_NAME, MANIFEST_SCHEMA, write_manifest
 from edgekit.formats.run_dir import Run
 from edgekit.outdirs import atomic_directory, check_output_dir
@@ -224,7 +225,11 @@ def export(
                 f"calibration data, and {src.model_path} has none; pass --calibration FILE "
                 "(or --data FILE, whose inputs calibrate too)"
             )
-        calib = calibration_inputs(model, src.calibration, calibration_samples)
+        where = (
+            f"--calibration {calibration}" if calibration is not None
+            else src.test_name if data is not None else "calibration data"
+        )  # fmt: skip
+        calib = calibration_inputs(model, src.calibration, calibration_samples, what=where)
 
     core, affine = (None, None)
     if needs_calibration:
@@ -310,7 +315,7 @@ def export(
                 c_info = export_c_source(
                     tmp, variant=c_source, prefix=c_prefix, model=model, entries=all_entries,
                     x=ref.x, reference=ref.outputs, labels=src.labels, features=src.features,
-                    atol=atol, c_rounding=c_rounding,
+                    atol=atol, c_rounding=c_rounding, source_name=src.model_path.name,
                 )  # fmt: skip
             except EdgekitError as err:
                 reason = str(err).replace(str(tmp), str(out_dir))  # not the temporary name
@@ -348,6 +353,9 @@ def export(
             },
             "artifacts": all_entries,
         }
+        ids = id_records(model)
+        if ids:
+            manifest[IDS_KEY] = ids
         if is_multi(model):
             manifest["model_inputs"] = input_names(model)
             manifest["model_outputs"] = output_names(model)

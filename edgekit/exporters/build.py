@@ -72,9 +72,20 @@ def build_variant(
         "outputs": outs,
         "validation": validation,
     }
-    if inputs.batch is not None and variant.format == "tflite":
-        entry["fixed_batch"] = inputs.batch
+    fixed = inputs.batch if inputs.batch is not None else fixed_batch(ins)
+    if fixed is not None and variant.format == "tflite":
+        entry["fixed_batch"] = fixed
     return entry
+
+
+def fixed_batch(tensors: list[dict[str, Any]]) -> int | None:
+    """The batch size an artifact's inputs are fixed to (``--mcu``, or a model built with
+    ``keras.Input(..., batch_size=N)``), None when it takes any (``-1``)."""
+    sizes = {int(t["shape"][0]) for t in tensors if t.get("shape")}
+    if len(sizes) != 1:
+        return None
+    (size,) = sizes
+    return size if size > 0 else None
 
 
 def float_note(entry: dict[str, Any], path: Path) -> str | None:

@@ -121,7 +121,8 @@ def to_c_source(
     LiteRT's builtin ones (``--c-rounding``).
 
     ``float32`` reads the Keras ``model``; ``int8`` reads the int8 ``.tflite`` file given as
-    ``tflite`` (int8 input and output). Example:
+    ``tflite`` (int8 input and output), and the ``model`` it came from, when given, names
+    the Keras layer of an op it refuses. Example:
     ``to_c_source(None, "build", variant="int8", tflite="export/model.int8.tflite")``.
     """
     check_variant(variant)
@@ -140,7 +141,11 @@ def to_c_source(
             raise EdgekitError("--c-source int8 needs the int8 .tflite model")
         from edgekit.exporters.c.int8_writer import write_int8
 
-        code = write_int8(Path(tflite), prefix, comment, raw_input_q=raw_input_q, rounding=rounding)
+        layers = {layer.name: type(layer).__name__ for layer in model.layers} if model else None
+        code = write_int8(
+            Path(tflite), prefix, comment, raw_input_q=raw_input_q, rounding=rounding,
+            layers=layers,
+        )  # fmt: skip
     if labels:  # said once the output size is known: one probability, or one per label
         said = (
             f"\n * Output 0: the probability of {labels[1]} (below 0.5: {labels[0]})."
@@ -264,12 +269,14 @@ def export_c_source(
     features: list[str] | None = None,
     atol: float = 1e-4,
     c_rounding: str = "tflm",
+    source_name: str = "model.keras",
 ) -> dict[str, Any]:
     """Write and validate the C files in an export directory; returns the manifest entry.
 
     Without a C compiler the files are written but not validated: the entry's
     ``validation`` is ``{"passed": None, "validated": False, "reason": ...}``.
     ``c_rounding`` (int8): whose kernels the C reproduces, ``tflm`` or ``litert``.
+    ``source_name``: the model file the float32 C is written from (``from`` in the entry).
 
     The entry records the C's figures on a microcontroller (:func:`c_footprint`):
     ``flash_bytes``, ``ram_bytes``, ``stack_bytes``; ``arena_bytes`` is the activation
@@ -282,14 +289,14 @@ def export_c_source(
         tflite = out_dir / entry["file"]
         raw_q = entry["inputs"][0].get("quantization") if entry.get("inputs") else None
         c = to_c_source(
-            None, out_dir, variant="int8", prefix=prefix, tflite=tflite, labels=labels,
+            model, out_dir, variant="int8", prefix=prefix, tflite=tflite, labels=labels,
             raw_input_q=None if _same_as_file(raw_q, tflite) else raw_q, features=features,
             rounding=c_rounding,
         )  # fmt: skip
         validation = validate_c_source(c, x, tflite=tflite, raw_input_q=raw_q)
         origin = entry["file"]
     else:
-        origin = "model.keras"
+        origin = source_name
         c = to_c_source(
             model,
             out_dir,

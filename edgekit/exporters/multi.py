@@ -3,8 +3,7 @@ by output.
 
 edgekit's runners (and so ``bench``, ``predict`` and the C) take one input and one output; an
 export of a model with several is validated here, straight on the runtimes: a ``.tflite``
-through its signature runner (inputs by the Keras input names, outputs ``output_0``,
-``output_1``, ... in the model's order), an ``.onnx`` by its graph's names (the Keras input
+through its signature runner (inputs and outputs by the Keras names), an ``.onnx`` by its graph's names (the Keras input
 and output names). Integer inputs and outputs are quantized and dequantized with each
 tensor's own parameters, or with the per-feature parameters the manifest records for an input
 whose normalization was folded into them. Each output is judged as a one-output model would be: float32 within
@@ -71,7 +70,11 @@ def _override(path: Path, tensor: TensorInfo, quantization: dict[str, Any]) -> N
 
 
 def _run_tflite(
-    path: Path, xs: list[np.ndarray], names: list[str], quantization: list[dict | None] | None
+    path: Path,
+    xs: list[np.ndarray],
+    names: list[str],
+    quantization: list[dict | None] | None,
+    output_names: list[str] | None = None,
 ):
     from edgekit._lazy import require
 
@@ -89,7 +92,10 @@ def _run_tflite(
     for name, q in zip(names, quantization or [None] * len(names), strict=True):
         if q is not None:
             _override(path, ins[name], q)
-    order = sorted(outs, key=lambda k: (len(k), k))  # output_0, output_1, ..., output_10
+    if output_names is not None and set(output_names) == set(outs):
+        order = list(output_names)  # the Keras names, in the model's order
+    else:  # an older export's output_0, output_1, ..., output_10
+        order = sorted(outs, key=lambda k: (len(k), k))
     results: list[list[np.ndarray]] = [[] for _ in order]
     fixed = any(t.shape and t.shape[0] > 0 for t in ins.values())
     step = 1 if fixed else 1024
@@ -130,14 +136,16 @@ def run_multi(
     xs: list[np.ndarray],
     names: list[str],
     quantization: list[dict | None] | None = None,
+    output_names: list[str] | None = None,
 ):
     """(outputs, input tensors, output tensors) of the artifact at ``path`` on ``xs``.
 
     ``quantization``: for each input, the manifest's quantization when it is not the file's
-    own (None where it is); the inputs of an ``.onnx`` are float."""
+    own (None where it is); the inputs of an ``.onnx`` are float. ``output_names``: the Keras
+    output names, the ``.tflite`` signature's output keys."""
     try:
         if path.suffix == ".tflite":
-            return _run_tflite(path, xs, names, quantization)
+            return _run_tflite(path, xs, names, quantization, output_names)
         return _run_onnx(path, xs, names)
     except EdgekitError:
         raise
@@ -167,7 +175,7 @@ def validate_multi(
     xs = ref.x if isinstance(ref.x, list) else [ref.x]
     refs = ref.outputs if isinstance(ref.outputs, list) else [ref.outputs]
     names = list(ref.input_names or [f"input_{i}" for i in range(len(xs))])
-    outputs, ins, outs = run_multi(path, xs, names, input_quantization)
+    outputs, ins, outs = run_multi(path, xs, names, input_quantization, ref.output_names)
     if len(outputs) != len(refs):
         raise EdgekitError(f"{path.name}: {len(outputs)} outputs, the model has {len(refs)}")
     single = len(refs) == 1

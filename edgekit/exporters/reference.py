@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.multi import input_names, is_multi
+from edgekit.exporters.multi import input_names, is_multi, output_names
+from edgekit.formats.ids import check_ids
 
 # Without test data, float parity is checked on this many seeded random inputs.
 REFERENCE_SAMPLES_WITHOUT_DATA = 256
@@ -44,8 +45,11 @@ def reference(model, task: str, src):
                 f"takes {want}"
             )
     xs = [as_input(x, d) for x, d in zip(xs, dtypes, strict=True)]
+    if not synthetic:
+        columns = src.features if src.test_name.lower().endswith(".csv") else None
+        check_ids(xs, id_records(model), src.test_name, columns=columns)
     x_in = xs if len(xs) > 1 else xs[0]
-    predicted = model.predict(x_in, batch_size=1024, verbose=0)
+    predicted = _predict(model, x_in, src.test_name)
     if isinstance(predicted, list | tuple) and len(model.outputs) > 1:
         outputs: Any = [np.asarray(p, np.float32) for p in predicted]
     else:
@@ -60,8 +64,47 @@ def reference(model, task: str, src):
     # several inputs, or one input of a several-output model: the artifacts keep the Keras
     # input names (to_onnx, multi.run_multi), so the runners feed them by those names
     names = input_names(model) if is_multi(model) else None
+    outs = output_names(model) if is_multi(model) else None
     return Reference(task=task, x=x_in, y=y, outputs=outputs, synthetic=synthetic,
-                     input_names=names)  # fmt: skip
+                     input_names=names, output_names=outs)  # fmt: skip
+
+
+def _predict(model, x: Any, what: str) -> Any:
+    """The Keras model's outputs on ``x``; an input it cannot take (an id past an embedding
+    that :func:`check_ids` could not see) is the data's fault, said in one line."""
+    from edgekit._lazy import require
+
+    tf = require("tensorflow")
+    try:
+        return model.predict(x, batch_size=1024, verbose=0)
+    except tf.errors.InvalidArgumentError as err:
+        first = (str(err.message).strip().splitlines() or ["?"])[0]
+        raise EdgekitError(f"{what}: the Keras model cannot run on it: {first}") from err
+
+
+def id_records(model) -> list[dict[str, Any]]:
+    """The manifest's ``ids`` (:mod:`edgekit.formats.ids`): for each model input that an
+    ``Embedding`` reads directly, its name, the layer and the rows it has."""
+    names = input_names(model)
+    found: dict[int, dict[str, Any]] = {}
+    for layer in model.layers:
+        dim = getattr(layer, "input_dim", None)
+        if type(layer).__name__ != "Embedding" or not isinstance(dim, int):
+            continue
+        for i, tensor in enumerate(model.inputs):
+            if _reads(layer, tensor) and (i not in found or dim < found[i]["input_dim"]):
+                found[i] = {"input": i, "name": names[i], "layer": layer.name, "input_dim": dim}
+    return [found[i] for i in sorted(found)]
+
+
+def _reads(layer, tensor) -> bool:
+    for node in getattr(layer, "_inbound_nodes", None) or []:
+        if any(t is tensor for t in getattr(node, "input_tensors", None) or []):
+            return True
+    try:
+        return layer.input is tensor
+    except (AttributeError, ValueError):  # a layer never called
+        return False
 
 
 def as_input(x: np.ndarray, dtype: str) -> np.ndarray:
@@ -74,7 +117,7 @@ def as_input(x: np.ndarray, dtype: str) -> np.ndarray:
     return values.astype(dtype)
 
 
-def calibration_inputs(model, data: Any, samples: int) -> Any:
+def calibration_inputs(model, data: Any, samples: int, *, what: str = "calibration data") -> Any:
     """The calibration inputs (the first ``samples``), checked against the model's inputs."""
     parts = data if isinstance(data, list) else [data]
     if len(parts) != len(model.inputs):
@@ -90,6 +133,7 @@ def calibration_inputs(model, data: Any, samples: int) -> Any:
                 f"calibration data has feature shape {list(x.shape[1:])}, the model takes {want}"
             )
         out.append(x)
+    check_ids(out, id_records(model), what)
     return out if len(out) > 1 else out[0]
 
 

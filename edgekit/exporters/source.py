@@ -10,48 +10,13 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.formats.keras_file import SUPPORTED_LAYERS as _SUPPORTED_LAYERS
+from edgekit.formats.keras_file import subclassed_model
 from edgekit.formats.npz import load_npz
 from edgekit.formats.run_dir import Run
 
 # Layers the exporters (TFLite, ONNX and edgekit's C generator) are built and tested for.
-SUPPORTED_LAYERS = (
-    "InputLayer",
-    "Flatten",
-    "Reshape",
-    "Permute",
-    "Normalization",
-    "BatchNormalization",
-    "LayerNormalization",
-    "Rescaling",
-    "Dense",
-    "Activation",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "PReLU",
-    "Softmax",
-    # several inputs: merged (validated output by output; bench and the C take one input)
-    "Concatenate",
-    "Add",
-    "Subtract",
-    "Multiply",
-    "Average",
-    "Maximum",
-    "Minimum",
-    # integer inputs (token ids): an embedding pooled over its sequence
-    "Embedding",
-    "GlobalAveragePooling1D",
-    "GlobalMaxPooling1D",
-    # training-only: identities at inference, dropped by the converters
-    "Dropout",
-    "AlphaDropout",
-    "GaussianNoise",
-    "GaussianDropout",
-    "ActivityRegularization",
-    "TFSMLayer",  # a SavedModel, wrapped (edgekit.formats.saved_model)
-    "SavedModelCall",  # a SavedModel of several inputs, wrapped
-    "Identity",
-)
+SUPPORTED_LAYERS = _SUPPORTED_LAYERS
 
 
 @dataclass
@@ -96,6 +61,11 @@ def attach_data(
     ``data``. ``n_features``: how many values one sample of the model has."""
     if target is not None and data is None:
         raise EdgekitError("--target names a column of --data; pass --data FILE.csv")
+    if target is not None and data is not None and Path(data).suffix.lower() != ".csv":
+        raise EdgekitError(
+            f"--target names the label column of a .csv --data; --data {data} is not one (a "
+            ".npz holds its labels as the array 'y')"
+        )
     if input_names is not None:  # several inputs: one array per input in a .npz
         if data is not None:
             src.test = read_inputs_npz(Path(data), input_names, what="--data")
@@ -310,11 +280,7 @@ def check_layers(model, path: Path) -> None:
     convolutions, recurrent layers, models nested or subclassed with their own ``call``."""
     kind = type(model).__name__
     if kind not in ("Sequential", "Functional") and "call" in type(model).__dict__:
-        raise EdgekitError(
-            f"{path}: {kind} is a subclassed model with its own call(); edgekit exports "
-            "Sequential and Functional models of the supported layers: "
-            + ", ".join(SUPPORTED_LAYERS)
-        )
+        raise EdgekitError(f"{path}: {subclassed_model(kind)}")
     for layer in model.layers:
         kind = type(layer).__name__
         if kind not in SUPPORTED_LAYERS:

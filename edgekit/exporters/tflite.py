@@ -26,7 +26,9 @@ def saved_model_for(model, directory: str | Path, *, batch: int | None = None) -
     This is what ``TFLiteConverter.from_keras_model`` does internally for Keras 3 models, on
     every call; converting several variants from one SavedModel does that work once.
     ``batch``: trace with that fixed batch size (``--mcu``: 1), so the converter folds the
-    batch-size arithmetic (SHAPE, STRIDED_SLICE, PACK) into constants.
+    batch-size arithmetic (SHAPE, STRIDED_SLICE, PACK) into constants. A model with several
+    inputs or outputs returns its outputs by their Keras names, which the ``.tflite``
+    signature keeps (as ONNX keeps them).
     """
     import functools
 
@@ -41,10 +43,16 @@ def saved_model_for(model, directory: str | Path, *, batch: int | None = None) -
         for t in model.inputs
     ]
 
-    def several(*inputs):  # Model.__call__ takes several inputs as one list
-        return model(list(inputs), training=False)
+    from edgekit.exporters.multi import is_multi, output_names
 
-    serve = functools.partial(model.__call__, training=False) if len(signature) == 1 else several
+    names = output_names(model)
+
+    def several(*inputs):  # outputs keyed by the Keras output names: the signature's keys
+        outputs = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+        return dict(zip(names, outputs, strict=True))
+
+    serve = several if is_multi(model) else functools.partial(model.__call__, training=False)
     archive.add_endpoint("serve", serve, signature)
     archive.write_out(str(directory), verbose=False)
     return Path(directory)

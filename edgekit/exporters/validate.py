@@ -31,6 +31,7 @@ class Reference:
     outputs: Any  # an array, or a list of arrays for a model with several outputs
     synthetic: bool = False  # x is seeded random noise: there was no test data
     input_names: list[str] | None = None  # the model's, when it has several inputs
+    output_names: list[str] | None = None  # the model's, when it has several inputs or outputs
 
     @property
     def multi(self) -> bool:

@@ -18,7 +18,7 @@ import json
 import math
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
@@ -33,6 +33,65 @@ TFSM_REFUSED = (
     "edgekit will not load from a .keras file (safe mode); export the SavedModel directory "
     "itself"
 )
+
+
+# Layers the exporters (TFLite, ONNX and edgekit's C generator) are built and tested for;
+# here, below every stage, so that loading a model can name them too.
+SUPPORTED_LAYERS = (
+    "InputLayer",
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "Normalization",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Rescaling",
+    "Dense",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "PReLU",
+    "Softmax",
+    # several inputs: merged (validated output by output; bench and the C take one input)
+    "Concatenate",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    # integer inputs (token ids): an embedding pooled over its sequence
+    "Embedding",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    # training-only: identities at inference, dropped by the converters
+    "Dropout",
+    "AlphaDropout",
+    "GaussianNoise",
+    "GaussianDropout",
+    "ActivityRegularization",
+    "Identity",
+    "SavedModelCall",  # a SavedModel of several inputs, wrapped (edgekit.formats.saved_model)
+    "TFSMLayer",  # a SavedModel, wrapped
+)
+
+
+def subclassed_model(kind: str) -> str:
+    """The refusal of a subclassed model (a ``keras.Model`` class with its own ``call``)."""
+    return (
+        f"{kind} is a subclassed model with its own call(); edgekit exports Sequential and "
+        "Functional models of the supported layers: "
+        + ", ".join(SUPPORTED_LAYERS)
+        + " (a SavedModel of it, model.export(DIR), exports too)"
+    )
+
+
+def custom_layer(layer: str, kind: str) -> str:
+    return (
+        f"layer {layer!r} ({kind}) is a custom layer, which edgekit does not export; "
+        f"supported layers: {', '.join(SUPPORTED_LAYERS)}"
+    )
 
 
 def is_saved_model(path: str | Path) -> bool:
@@ -92,7 +151,82 @@ def _load(path: Path) -> Any:
     keras = require("keras")
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
-    except ValueError as err:
+    except Exception as err:
+        custom = _unknown_class(path, keras)
+        if custom is not None:  # what Keras says ("... could not be deserialized") is its own
+            layer, kind = custom
+            refusal = subclassed_model(kind) if layer is None else custom_layer(layer, kind)
+            raise EdgekitError(
+                f"{path}: {refusal}; Keras cannot load it without its Python class"
+                f"{_keras_reason(err, kind)}"
+            ) from err
+        _refuse_load(path, err)
+
+
+def _keras_reason(err: BaseException, kind: str) -> str:
+    """Keras's own first sentence, when it names the class (`` (Could not locate class
+    'MyModel')``), else nothing."""
+    first = _one_line(err, limit=1000).split(". ")[0].rstrip(".")
+    return f" ({first})" if kind in first and len(first) <= 120 else ""
+
+
+def _top_config(path: Path) -> Any:
+    """The model config a ``.keras`` (``config.json``) or ``.h5`` (``model_config``) holds."""
+    try:
+        if path.suffix.lower() == ".keras":
+            with zipfile.ZipFile(path) as zf:
+                return json.loads(zf.read("config.json").decode("utf-8"))
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            raw = h5.attrs.get("model_config")
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+    except Exception:  # unreadable: Keras's own error says why
+        return None
+
+
+def _unknown_class(path: Path, keras: Any) -> tuple[str | None, str] | None:
+    """``(None, class)`` when the model itself is of a class Keras does not know (a
+    subclassed model saved without its code), ``(layer name, class)`` for such a layer."""
+    config = _top_config(path)
+    if not isinstance(config, dict):
+        return None
+
+    def unknown(obj: dict[str, Any]) -> str | None:
+        cls, registered = obj.get("class_name"), obj.get("registered_name")
+        if not isinstance(cls, str):
+            return None
+        key = registered if isinstance(registered, str) else cls
+        custom = ">" in key or (isinstance(registered, str) and registered != cls)
+        if not custom and (hasattr(keras.layers, cls) or hasattr(keras.models, cls) or
+                           cls in ("Functional", "Model")):  # fmt: skip
+            return None
+        if keras.saving.get_registered_object(key) is not None:
+            return None
+        return cls.split(">")[-1]
+
+    top = unknown(config)
+    if top is not None:
+        return None, top
+    stack = [config]
+    while stack:
+        obj = stack.pop()
+        inner = obj.get("config")
+        for layer in (inner.get("layers") if isinstance(inner, dict) else None) or []:
+            if not isinstance(layer, dict):
+                continue
+            kind = unknown(layer)
+            if kind is not None:
+                conf = layer.get("config")
+                name = conf.get("name") if isinstance(conf, dict) else None
+                return (name if isinstance(name, str) else kind), kind
+            stack.append(layer)
+    return None
+
+
+def _refuse_load(path: Path, err: Exception) -> NoReturn:
+    """Keras's failure to load ``path`` as a one-line :class:`EdgekitError`."""
+    if isinstance(err, ValueError):
         text = str(err)
         if "TFSMLayer" in text:
             raise EdgekitError(f"{path}: {TFSM_REFUSED}") from err
@@ -103,10 +237,9 @@ def _load(path: Path) -> Any:
                 f"{path}: refused by Keras's safe mode, which edgekit keeps on ({_one_line(err)})"
             ) from err
         raise EdgekitError(f"{path}: cannot load the model ({_one_line(err)})") from err
-    except Exception as err:
-        raise EdgekitError(
-            f"{path}: cannot load the model ({type(err).__name__}: {_one_line(err)})"
-        ) from err
+    raise EdgekitError(
+        f"{path}: cannot load the model ({type(err).__name__}: {_one_line(err)})"
+    ) from err
 
 
 def _one_line(err: BaseException, limit: int = 300) -> str:

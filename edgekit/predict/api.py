@@ -14,6 +14,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.fileio import atomic_write_text
+from edgekit.formats.ids import check_ids
 from edgekit.formats.manifest import MANIFEST_NAME
 from edgekit.predict.info import ArtifactInfo, artifact_info
 from edgekit.predict.inputs import read_inputs
@@ -113,6 +114,17 @@ def _label(scores: np.ndarray, task: str, labels: list[str] | None) -> Label:
     return labels[index] if labels and index < len(labels) else index
 
 
+def _columns(path: str | os.PathLike, info: ArtifactInfo, x: np.ndarray) -> list[str] | None:
+    """The feature columns :func:`read_inputs` took from a ``.csv`` (None for a ``.npz``)."""
+    if Path(path).suffix.lower() != ".csv":
+        return None
+    from edgekit.formats.csv_table import read_csv_table, select_columns
+
+    table = read_csv_table(Path(path), what="predict")
+    n = int(np.prod(x.shape[1:]))
+    return select_columns(table, features=info.features, target=info.target, n_features=n).features
+
+
 def predict(
     artifact: str | os.PathLike,
     inputs: str | os.PathLike,
@@ -140,6 +152,8 @@ def predict(
     # silenced: LiteRT's C++ notes on stderr ("INFO: Created TensorFlow Lite XNNPACK delegate")
     with silenced(2), open_runner(path, runtime=runtime, threads=threads) as runner:
         x = read_inputs(inputs, info, input_shape=runner.input.shape)
+        if info.ids:
+            check_ids([x], info.ids, str(inputs), columns=_columns(inputs, info, x))
         try:
             x = runner.check_features(x)
         except EdgekitError as err:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgekit.errors import EdgekitError
 from edgekit.fileio import load_json
+from edgekit.formats.ids import id_limits
 from edgekit.formats.manifest import MANIFEST_NAME, artifact_entry, load_manifest
 from edgekit.formats.run_dir import RUN_SCHEMA
 
@@ -21,6 +22,7 @@ class ArtifactInfo:
     labels: list[str] | None = None
     features: list[str] | None = None
     target: str | None = None
+    ids: list[dict[str, Any]] = field(default_factory=list)  # the manifest's embedding rows
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -57,4 +59,5 @@ def artifact_info(artifact: str | os.PathLike) -> ArtifactInfo:
         info.features = info.features or _strings(source.get("features"))
         if info.target is None and isinstance(source.get("target"), str):
             info.target = source["target"]
+        info.ids = info.ids or id_limits(source)
     return info

@@ -151,6 +151,11 @@ class FloatWriter:
 
     def _layer(self, keras: Any, layer: Any) -> None:
         kind = type(layer).__name__
+        if kind == "TFSMLayer":  # a SavedModel, wrapped: a TensorFlow graph, not layers
+            raise EdgekitError(
+                "--c-source float32 is written from Keras layers, and a SavedModel holds a "
+                "TensorFlow graph; export the model's .keras or .h5 file, or use --c-source int8"
+            )
         if kind not in _LAYERS:
             raise EdgekitError(
                 f"layer {layer.name!r} ({kind}) is not supported by --c-source; supported: "

@@ -9,6 +9,8 @@ front of them is dropped), a chain of elementwise ops becomes one table
 
 from __future__ import annotations
 
+import re
+
 from edgekit.errors import EdgekitError
 from edgekit.exporters.c.int8_ops import LOWER
 from edgekit.exporters.c.int8_regions import find_region, lower_region
@@ -16,7 +18,25 @@ from edgekit.exporters.c.int8_steps import Lowering
 from edgekit.formats.tflite_graph import Op, TFLiteGraph
 
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
-INT8_OPS = ("FULLY_CONNECTED", "SOFTMAX", "SUB", "MUL", "RESHAPE", "elementwise activations")
+# What the int8 C computes, in the Keras layers users write (Normalization and Rescaling are
+# SUB/MUL or per-feature input parameters, BatchNormalization is folded into the Dense).
+INT8_LAYERS = (
+    "Dense, Normalization, Rescaling, BatchNormalization, Flatten, Reshape, Softmax, "
+    "elementwise activations (Activation, ReLU, LeakyReLU, ELU) and training-only layers "
+    "(Dropout, GaussianNoise, ...)"
+)
+# The Keras layers a TFLite op comes from, to name one when the model is not at hand.
+OP_LAYERS = {
+    "TRANSPOSE": "Permute",
+    "MEAN": "GlobalAveragePooling1D or LayerNormalization",
+    "REDUCE_MAX": "GlobalMaxPooling1D",
+    "PRELU": "PReLU",
+    "GATHER": "Embedding",
+    "CONCATENATION": "Concatenate",
+    "CONV_2D": "Conv2D",
+    "DEPTHWISE_CONV_2D": "DepthwiseConv2D",
+}
+_SCOPE_SUFFIX = re.compile(r"(.+)_\d+")
 
 
 def live_ops(g: TFLiteGraph) -> list[Op]:
@@ -32,9 +52,40 @@ def live_ops(g: TFLiteGraph) -> list[Op]:
     return list(reversed(live))
 
 
-def lower(g: TFLiteGraph, prefix: str, rounding: str = "tflm") -> Lowering:
+def layer_of(g: TFLiteGraph, op: Op, layers: dict[str, str] | None) -> tuple[str, str] | None:
+    """``(Keras layer name, class)`` that ``op`` computes, from its output tensor's name
+    (``sequential_1/pool_1/Mean``: TensorFlow adds ``_1`` to each layer's scope); the class
+    is ``layers[name]``, or, without the model, what the op comes from (:data:`OP_LAYERS`)."""
+    name = g.tensors[op.outputs[0]].name if op.outputs else ""
+    for segment in reversed(name.split(";")):
+        parts = segment.split("/")
+        for part in reversed(parts[:-1]):  # the last part is the TensorFlow op
+            scoped = _SCOPE_SUFFIX.fullmatch(part)
+            for candidate in ([scoped.group(1)] if scoped else []) + [part]:
+                if layers is not None and candidate in layers:
+                    return candidate, layers[candidate]
+            if layers is None and scoped and len(parts) > 2:  # model/layer/op
+                return scoped.group(1), OP_LAYERS.get(op.name, "")
+    return None
+
+
+def refusal(g: TFLiteGraph, op: Op, layers: dict[str, str] | None, what: str) -> str:
+    """``what`` about ``op``, in the Keras terms of the layer it comes from."""
+    found = layer_of(g, op, layers)
+    if found is None:
+        guess = OP_LAYERS.get(op.name)
+        return f"{g.path}: op {op.index} {op.name}{f' (a {guess} layer)' if guess else ''} {what}"
+    name, kind = found
+    kind_text = f"{kind}, TFLite op {op.name}" if kind else f"TFLite op {op.name}"
+    return f"{g.path}: layer {name!r} ({kind_text}) {what}"
+
+
+def lower(
+    g: TFLiteGraph, prefix: str, rounding: str = "tflm", *, layers: dict[str, str] | None = None
+) -> Lowering:
     """The steps computing ``g``'s output, with the constant arrays they need, reproducing
-    TFLM's kernels (``rounding="tflm"``) or LiteRT's builtin ones (``"litert"``)."""
+    TFLM's kernels (``rounding="tflm"``) or LiteRT's builtin ones (``"litert"``).
+    ``layers``: ``{Keras layer name: class}`` of the source model, named by refusals."""
     lw = Lowering(g, prefix, rounding)
     ops = live_ops(g)
     done: set[int] = set()
@@ -54,8 +105,15 @@ def lower(g: TFLiteGraph, prefix: str, rounding: str = "tflm") -> Lowering:
             continue
         if op.name not in LOWER:
             raise EdgekitError(
-                f"{g.path}: op {op.index} {op.name} is not supported by --c-source int8; "
-                f"supported: {', '.join(INT8_OPS)} (or use --c-source float32)"
+                refusal(g, op, layers, "is not supported by --c-source int8; supported: ")
+                + f"{INT8_LAYERS} (or use --c-source float32)"
             )
-        lw.steps.append(LOWER[op.name](lw, op))
+        try:
+            lw.steps.append(LOWER[op.name](lw, op))
+        except EdgekitError as err:
+            found = layer_of(g, op, layers)
+            if found is None:
+                raise
+            name, kind = found
+            raise EdgekitError(f"{err} (layer {name!r}{f', {kind}' if kind else ''})") from err
     return lw

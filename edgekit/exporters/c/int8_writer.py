@@ -36,6 +36,7 @@ def write_int8(
     *,
     raw_input_q: dict[str, Any] | None = None,
     rounding: str = "tflm",
+    layers: dict[str, str] | None = None,
 ) -> Code:
     """The C of the int8 model at ``path`` (int8 input and output, one of each).
 
@@ -47,6 +48,8 @@ def write_int8(
     file's own (the model's normalization folded into per-feature parameters): then
     ``<prefix>_predict`` quantizes raw features with it, ``q_i = round(x_i / s_i + z_i)``,
     while ``<prefix>_predict_int8`` keeps working on the tensor the ``.tflite`` takes.
+    ``layers``: ``{Keras layer name: class}`` of the model the file came from, which a
+    refusal names (:func:`~edgekit.exporters.c.int8_lower.lower`).
     """
     g = read_tflite(path)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
@@ -60,7 +63,7 @@ def write_int8(
             )
     if rounding not in ROUNDINGS:
         raise EdgekitError(f"unknown --c-rounding {rounding!r}; choose from {', '.join(ROUNDINGS)}")
-    lw = lower(g, prefix, rounding)
+    lw = lower(g, prefix, rounding, layers=layers)
     where, arena = _plan(lw)
     steps = lw.steps
     if steps and steps[-1].output != lw.find(g.outputs[0]):
