@@ -228,7 +228,7 @@ def export(
         from edgekit.exporters.fold import fold_batch_norm
         from edgekit.exporters.preprocess import split_normalization, synthesize_normalization
 
-        folded = fold_batch_norm(model)  # the integer variants' model
+        folded = fold_batch_norm(model, calibration=calib)  # the integer variants' model
         core, affine = split_normalization(folded)
         if affine is None:
             core, affine = synthesize_normalization(folded, calib)
