@@ -236,7 +236,7 @@ def export(
         from edgekit.exporters.fold import fold_batch_norm
         from edgekit.exporters.preprocess import normalize_inputs
 
-        folded = fold_batch_norm(model)  # the integer variants' model
+        folded = fold_batch_norm(model, calibration=calib)  # the integer variants' model
         core, affine = normalize_inputs(folded, calib)  # one affine map per input, or None
         if affine is None and core is model:
             core = None

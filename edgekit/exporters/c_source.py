@@ -346,6 +346,7 @@ def c_source_summary(info: dict[str, Any]) -> str:
         if v.get("passed") is None and "reason" in v:
             return f"{head}; {v['reason']}"
         who = "TFLite Micro" if info.get("rounding") == "tflm" else "TFLite's builtin kernels"
+        who = v.get("against", who)
         return (
             f"{head}; {v['exact']}/{v['outputs']} int8 outputs identical to {who} "
             f"(max {v['max_lsb_diff']} LSB apart): {verdict}"

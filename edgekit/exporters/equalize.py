@@ -8,6 +8,13 @@ leaves the function unchanged; ``s_j = sqrt(r1_j / r2_j)``, with ``r1_j = max|W1
 ``r2_j = max|W2[j, :]|``, gives both weight matrices the same range per channel, and the
 activations follow. Longer chains are swept a few times, each pair in turn.
 
+Between the two Dense layers may stand layers that are the identity at inference (dropout,
+noise, activity regularization, and the ``Identity`` a folded BatchNormalization leaves,
+:mod:`edgekit.exporters.fold`) and positively homogeneous activation layers (``ReLU`` without
+a cap or threshold, ``LeakyReLU``, ``PReLU``, ``Activation("relu")``): each commutes with a
+positive per-channel scale, so the pair is equalized through them. A BatchNormalization that
+was not folded does not (its ``eps`` breaks the scaling), nor does anything else.
+
 >>> equalized, scales = equalize(model)                            # doctest: +SKIP
 """
 
@@ -23,7 +30,10 @@ from edgekit._lazy import require
 # Activations with f(s * z) == s * f(z) for every s > 0 (relu6, tanh, sigmoid are not).
 HOMOGENEOUS = ("relu", "linear", "leaky_relu")
 # Layers that pass a tensor through unchanged at inference.
-_TRANSPARENT = ("Dropout",)
+_TRANSPARENT = (
+    "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
+    "Identity",
+)  # fmt: skip
 
 
 def equalize(model, *, sweeps: int = 8, tol: float = 1e-4) -> tuple[Any, list[np.ndarray]]:
@@ -31,9 +41,9 @@ def equalize(model, *, sweeps: int = 8, tol: float = 1e-4) -> tuple[Any, list[np
     equalizable Dense pair's hidden channels rescaled, and the total scale ``s`` applied to
     each pair's hidden channels (the model is unchanged when ``scales`` is empty).
 
-    ``model`` itself is not modified. Pairs are consecutive Dense layers (only dropout between
-    them), the first with a positively homogeneous activation and its output read by the second
-    alone.
+    ``model`` itself is not modified. Pairs are consecutive Dense layers (only identity and
+    positively homogeneous layers between them, module doc), the first with a positively
+    homogeneous activation and its output read by the second alone.
     """
     clone = fresh_copy(model)
     pairs = dense_pairs(clone)
@@ -82,7 +92,7 @@ def channel_scales(w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
 def dense_pairs(model) -> list[tuple[Any, Any]]:
     """Consecutive ``(Dense, Dense)`` pairs of ``model`` that equalization may rescale."""
     pairs = []
-    layers = [layer for layer in model.layers if type(layer).__name__ not in _TRANSPARENT]
+    layers = [layer for layer in model.layers if not _passes_scale(layer)]
     for first, second in itertools.pairwise(layers):
         if type(first).__name__ != "Dense" or type(second).__name__ != "Dense":
             continue
@@ -95,8 +105,19 @@ def _activation(layer) -> str:
     return getattr(layer.activation, "__name__", "")
 
 
+def _passes_scale(layer) -> bool:
+    """``layer(s * x) == s * layer(x)`` per channel for every ``s > 0``, at inference."""
+    kind = type(layer).__name__
+    if kind in _TRANSPARENT or kind in ("LeakyReLU", "PReLU"):
+        return True
+    if kind == "ReLU":
+        return layer.max_value is None and float(layer.threshold) == 0.0
+    return kind == "Activation" and _activation(layer) in HOMOGENEOUS
+
+
 def _reads_only(model, first, second) -> bool:
-    """``second`` reads ``first``'s output (through dropout), and nothing else does."""
+    """``second`` reads ``first``'s output (through layers that pass a scale), and nothing
+    else does."""
     readers = [
         layer
         for layer in model.layers
@@ -106,7 +127,7 @@ def _reads_only(model, first, second) -> bool:
         return False
     reader = readers[0]
     while reader is not second:
-        if type(reader).__name__ not in _TRANSPARENT:
+        if not _passes_scale(reader):
             return False
         after = [layer for layer in model.layers if any(t is reader.output for t in _inputs(layer))]
         if len(after) != 1:

@@ -20,7 +20,7 @@ from edgekit.exporters.c import tflm
 from edgekit.exporters.c.tflite_math import exp_on_negative_values, softmax_tflm_table
 from edgekit.exporters.c.validate import validate_c_source
 from edgekit.exporters.c_source import to_c_source
-from tests.conftest import cli
+from tests.conftest import cli, run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 needs_tflm = pytest.mark.skipif(not tflm.available(), reason="needs tflite-micro (pip)")
@@ -160,3 +160,70 @@ def test_c_array_header_has_tflms_smallest_arena(digits_export):
     assert size % 16 == 0 and "measured with" in header
     model = digits_export.path / "model.int8.tflite"
     assert tflm.arena_fits(model, size) and not tflm.arena_fits(model, size - 16)
+
+
+def _gelu(tmp_path, *, residual: bool):
+    """A gelu model (TFLM has no GELU kernel) saved with its data; ``residual``: the GELU's
+    input is added to its output, so the graph does not cut into one-tensor runs."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 6)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(np.int64)
+    inp = keras.Input((6,), name="features")
+    h = keras.layers.Dense(8, name="h")(inp)
+    g = keras.layers.Activation("gelu", name="gelu")(h)
+    if residual:
+        g = keras.layers.Add(name="add")([h, g])
+    model = keras.Model(inp, keras.layers.Dense(2, activation="softmax", name="out")(g))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=5, verbose=0)
+    model.save(tmp_path / "gelu.keras")
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    done = run_cli("export", str(tmp_path / "gelu.keras"), "--data", str(tmp_path / "d.npz"),
+                   "--quantize", "int8", "--c-source", "int8", "--out", str(tmp_path / "e"))  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    # TFLM's own "Didn't find op for builtin opcode 'GELU'" stays in the probing child
+    assert all(line.startswith("[") for line in done.stderr.splitlines()), done.stderr
+    info = json.loads((tmp_path / "e" / "manifest.json").read_text())["c_source"]
+    return done.stdout, info
+
+
+@needs_tflm
+def test_a_gelu_model_is_checked_against_tflm_with_gelu_in_litert(tmp_path):
+    out, info = _gelu(tmp_path, residual=False)
+    v = info["validation"]
+    because = "TFLite Micro has no GELU kernel"
+    assert v["passed"] is True and v["exact"] == v["outputs"] == 600
+    assert v["vs"]["tflm"]["with_litert"] == ["GELU"] and v["vs"]["tflm"]["because"] == because
+    assert v["against"] == f"TFLite Micro (GELU in TFLite's builtin kernels: {because})"
+    assert v["criterion"] == "every int8 output identical to tflm (GELU: litert_builtin)"
+    assert info["tables"] == ["litert_builtin"]  # the C's GELU table is LiteRT's
+    assert (
+        "edgekit_model.h, edgekit_model.c; 600/600 int8 outputs identical to TFLite Micro (GELU "
+        f"in TFLite's builtin kernels: {because}) (max 0 LSB apart): passed\n"
+    ) in out
+
+
+@needs_tflm
+def test_a_gelu_model_tflm_cannot_stand_in_for_is_not_checked_in_one_line(tmp_path):
+    out, info = _gelu(tmp_path, residual=True)
+    v = info["validation"]
+    assert v["passed"] is None
+    assert v["reason"] == "not checked: TFLite Micro has no GELU kernel"
+    assert v["vs"]["tflm"] == {"not_checked": "TFLite Micro has no GELU kernel"}
+    assert v["vs"]["litert_builtin"]["outputs"] == 600
+    assert "edgekit_model.c; not checked: TFLite Micro has no GELU kernel\n" in out
+
+
+@needs_tflm
+def test_probe_turns_tflms_messages_into_the_reason(digits_export, tmp_path):
+    (tmp_path / "g").mkdir()
+    tflite, _ = small_model(tmp_path / "g", "gelu", [1, 1, 1, 1, 1])
+    assert tflm.probe(tflite) == tflm.Probe(False, "TFLite Micro has no GELU kernel", ("GELU",))
+    assert tflm.probe(digits_export.path / "model.int8.tflite") == tflm.Probe(True)
+    (tmp_path / "junk.tflite").write_bytes(b"TFL3" * 16)
+    verdict = tflm.probe(tmp_path / "junk.tflite")
+    assert not verdict.runs and verdict.missing == ()
+    assert verdict.reason.startswith("tflite-micro c") and "\n" not in verdict.reason

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.exporters.equalize import channel_scales, dense_pairs, equalize
+from edgekit.exporters.equalize import channel_scales, dense_pairs, equalize, fresh_copy
 from tests.quant_models import OUTLIER_LAYER, OUTLIER_UNIT, outlier_channel_model
 
 
@@ -133,3 +133,51 @@ def test_the_trained_outlier_model_keeps_its_function(outlier_run):
     e1, _ = _ranges(equalized, OUTLIER_LAYER)
     assert r1[OUTLIER_UNIT] / np.median(r1) > 100 > 10 > e1[OUTLIER_UNIT] / np.median(e1)
     assert scales[0][OUTLIER_UNIT] == max(scales[0])
+
+
+def test_a_folded_batch_norm_activation_layers_and_noise_between_the_pair_are_seen_through():
+    """The tutorial chain ``Dense BN ReLU Dropout Dense BN Activation('relu') GaussianNoise
+    Dense``: before folding no pair qualifies (a BatchNormalization's eps breaks the scaling);
+    folded, the BNs are identities and both pairs are equalized through the other layers."""
+    import keras
+    from keras import layers as L
+
+    from edgekit.exporters.fold import fold_batch_norm
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([
+        keras.Input((6,)), L.Dense(16, name="d0"), L.BatchNormalization(name="bn0"),
+        L.ReLU(name="r0"), L.Dropout(0.2, name="drop"), L.Dense(12, name="d1"),
+        L.BatchNormalization(name="bn1"), L.Activation("relu", name="a1"),
+        L.GaussianNoise(0.1, name="noise"), L.Dense(2, name="out"),
+    ])  # fmt: skip
+    x = _inputs(512) * np.array([1, 3, 10, 0.3, 1, 30], np.float32)
+    model.compile("adam", "mse")
+    model.fit(x, np.stack([x[:, 0] > 0, x[:, 2] > 0], 1).astype(np.float32), epochs=3,
+              verbose=0)  # fmt: skip
+    assert dense_pairs(model) == []
+    folded = fold_batch_norm(model)  # shares its unchanged layers with model: copy it
+    pairs = [(a.name, b.name) for a, b in dense_pairs(fresh_copy(folded))]
+    assert pairs == [("d0", "d1"), ("d1", "out")]
+    r1, r2 = _ranges(folded, "d0")
+    assert np.ptp(np.log(r1 / r2)) > np.log(3)  # far from equal before
+    equalized, scales = equalize(folded)
+    assert len(scales) == 2
+    np.testing.assert_allclose(*_ranges(equalized, "d1"), rtol=1e-5)  # the last pair: exact
+    np.testing.assert_allclose(*_ranges(equalized, "d0"), rtol=0.05)  # within the sweeps
+    want = model.predict(x, verbose=0)
+    assert float(np.max(np.abs(equalized.predict(x, verbose=0) - want))) <= 1e-5
+
+
+def test_capped_or_thresholded_relu_and_elu_layers_stop_a_pair():
+    import keras
+    from keras import layers as L
+
+    for between in (L.ReLU(max_value=6.0), L.ReLU(threshold=0.5), L.ELU(), L.Activation("tanh")):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((6,)), L.Dense(8, name="a"), between,
+                                  L.Dense(2, name="b")])  # fmt: skip
+        assert dense_pairs(model) == [], type(between).__name__
+    model = keras.Sequential([keras.Input((6,)), L.Dense(8, name="a"), L.LeakyReLU(0.1),
+                              L.PReLU(), L.Dense(2, name="b")])  # fmt: skip
+    assert [(a.name, b.name) for a, b in dense_pairs(model)] == [("a", "b")]

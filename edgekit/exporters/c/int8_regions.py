@@ -119,11 +119,11 @@ def _tflm_table(model: bytes, every_value: np.ndarray) -> np.ndarray | None:
     """The region run in TFLM on all 256 values; None without tflite-micro (or the ops)."""
     from edgekit.exporters.c import tflm
 
-    if not tflm.available():
+    if not tflm.probe(model).runs:  # not installed, or an op TFLM lacks (e.g. GELU)
         return None
     try:
         return tflm.tflm_int8_outputs(model, every_value).ravel()
-    except (RuntimeError, ValueError):  # an op TFLM lacks
+    except (RuntimeError, ValueError):  # ran on zeros in the probe, not on these values
         return None
 
 
@@ -132,6 +132,14 @@ def region_model(path: Path, members: list[Op], seed: int, exit_: int) -> bytes:
 
     The variable tensors are reshaped to ``[1, 256]``: one call computes the whole table.
     """
+    return cut_model(path, members, seed, exit_, shape=[1, 256])
+
+
+def cut_model(
+    path: Path, members: list[Op], seed: int, exit_: int, *, shape: list[int] | None
+) -> bytes:
+    """Ops ``members`` of ``path`` as a ``.tflite`` of their own: ``seed`` in, ``exit_`` out;
+    its variable tensors reshaped to ``shape`` (None: as they are)."""
     flatbuffers = require("flatbuffers")
     schema = require("ai_edge_litert.schema_py_generated")
     model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
@@ -151,8 +159,9 @@ def region_model(path: Path, members: list[Op], seed: int, exit_: int) -> bytes:
             t.buffer = len(buffers) - 1
         else:
             t.buffer = 0
-            t.shape = [1, 256]
-            t.shapeSignature = [1, 256]
+            if shape is not None:
+                t.shape = list(shape)
+                t.shapeSignature = list(shape)
         tensors.append(t)
     operators = []
     for m in members:
@@ -163,13 +172,17 @@ def region_model(path: Path, members: list[Op], seed: int, exit_: int) -> bytes:
     graph = schema.SubGraphT()
     graph.tensors, graph.operators = tensors, operators
     graph.inputs, graph.outputs = [remap[seed]], [remap[exit_]]
-    graph.name = "edgekit_lut"
+    graph.name = "edgekit_lut" if shape == [1, 256] else "edgekit_part"
     small = schema.ModelT()
     small.version = model.version
     small.operatorCodes = model.operatorCodes
     small.subgraphs = [graph]
     small.buffers = buffers
-    small.description = "edgekit: one elementwise region, for a lookup table"
+    small.description = (
+        "edgekit: one elementwise region, for a lookup table"
+        if shape == [1, 256]
+        else "edgekit: part of a model"
+    )
     builder = flatbuffers.Builder(1024)
     builder.Finish(small.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
