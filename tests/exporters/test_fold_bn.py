@@ -151,7 +151,7 @@ def test_int8_is_within_one_point_of_keras_and_was_not_before(dead, tmp_path):
     ref = Reference(task="multiclass", x=xt, y=yt, outputs=model.predict(xt, verbose=0))
     plain, _, _ = validate(
         path, ref, exact=False, atol=1e-4, max_accuracy_drop=1.0,
-        input_quantization=affine.fold({"scale": tensor.scale, "zero_point": tensor.zero_point}),
+        input_quantization=affine.fold([{"scale": tensor.scale, "zero_point": tensor.zero_point}]),
     )  # fmt: skip
     assert plain["accuracy_drop"] > 5.0, plain["accuracy_drop"]
 
