@@ -31,6 +31,7 @@ from edgekit.formats.manifest import (
     validation_failure,
     verify_artifact,
 )
+from edgekit.formats.sizes import artifact_bytes
 
 DEFAULT_EXPORT_DIR = Path("runs") / "latest" / "export"
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
@@ -114,7 +115,7 @@ def _target(
         format=fmt,
         variant=entry.get("variant") or variant_from_name(path),
         runtime=RUNTIME_OF_FORMAT[fmt],
-        size_bytes=path.stat().st_size,
+        size_bytes=artifact_bytes(path),  # an .onnx with its external data files
         task=(manifest or {}).get("task"),
         input_shape=inputs[0]["shape"] if inputs else None,
         sha256=recorded_sha256(entry, where=record) if entry else None,
