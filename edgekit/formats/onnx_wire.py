@@ -242,7 +242,7 @@ def _value_info(buf) -> OnnxValue:
                         for n4, _, v4 in _fields(v3):  # dim: 1 dim_value, 2 dim_param
                             if n4 != 1:
                                 continue
-                            dim: int | str = -1
+                            dim: int | str = ""  # neither value nor name: unknown
                             for n5, _, v5 in _fields(v4):
                                 if n5 == 1:
                                     dim = _signed(v5)

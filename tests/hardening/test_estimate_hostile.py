@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from edgekit.errors import EdgekitError
 from tests.conftest import cli
 
 
@@ -86,4 +88,359 @@ def test_bench_refuses_onnx_with_missing_external_data(tmp_path):
     assert (code, out) == (2, "")
     assert (
         err == f"edgekit: error: {path}: tensor 'w' keeps its data in 'w.bin', which is missing\n"
+    )
+
+
+# --- 2. estimate refuses what LiteRT and onnxruntime refuse ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def tflite_models(tmp_path_factory) -> dict[str, Path]:
+    """A 4 -> 6 -> 3 MLP (fixed weights) as float32 and int8 ``.tflite``."""
+    import keras
+
+    from edgekit.exporters.tflite import to_tflite
+
+    inputs = keras.Input((4,), name="features")
+    hidden = keras.layers.Dense(6, activation="relu", name="hidden")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax", name="out")(hidden)
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers[1:]:
+        kernel, bias = layer.get_weights()
+        layer.set_weights([np.full_like(kernel, 0.1), np.full_like(bias, 0.01)])
+    base = tmp_path_factory.mktemp("mlp")
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    return {
+        v: to_tflite(model, base / f"mlp.{v}.tflite", variant=v, calibration=x)
+        for v in ("float32", "int8")
+    }
+
+
+def repack(src: Path, dst: Path, edit) -> Path:
+    """``src`` unpacked with LiteRT's schema, edited, packed again as ``dst``."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(src.read_bytes()), 0)
+    edit(model)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    dst.write_bytes(bytes(builder.Output()))
+    return dst
+
+
+def _fc(model, k: int = 0):
+    """The ``k``-th FULLY_CONNECTED operator and its operator code."""
+    sub = model.subgraphs[0]
+    found = [op for op in sub.operators if model.operatorCodes[op.opcodeIndex].builtinCode == 9]
+    return found[k], model.operatorCodes[found[k].opcodeIndex]
+
+
+def _custom(model):
+    code = _fc(model)[1]
+    code.builtinCode = code.deprecatedBuiltinCode = 32
+    code.customCode = "MyOp"
+
+
+def _version(v: int):
+    def edit(model):
+        _fc(model)[1].version = v
+
+    return edit
+
+
+def _builtin(model):
+    code = _fc(model)[1]
+    code.builtinCode, code.deprecatedBuiltinCode = 250, 127
+
+
+def _tensor_index(model, which: str) -> int:
+    sub, op = model.subgraphs[0], _fc(model)[0]
+    return int({"input": sub.inputs[0], "hidden": op.outputs[0], "fc-input": op.inputs[0]}[which])
+
+
+def _shape(which: str, shape: list[int] | None = None, signature: list[int] | None = None):
+    def edit(model):
+        t = model.subgraphs[0].tensors[_tensor_index(model, which)]
+        t.name = which
+        if shape is not None:
+            t.shape = np.asarray(shape, dtype=np.int32)
+        t.shapeSignature = None if signature is None else np.asarray(signature, dtype=np.int32)
+
+    return edit
+
+
+# (edit, what estimate says after "{path}: ", whether LiteRT itself refuses the file)
+HIDDEN = "tensor {hidden} ('hidden')"  # its index is the model's, filled in by the test
+FC0 = "operator 0 (FULLY_CONNECTED)"
+HOSTILE_TFLITE = {
+    "custom-op": (_custom, "refused: operator 0 is the custom operator 'MyOp'; LiteRT has no "
+                  "kernel for it unless an application registers one, and edgekit cannot "
+                  "count its cost", True),
+    "version-99": (_version(99), "refused: operator 0 is FULLY_CONNECTED version 99, which "
+                   "LiteRT does not provide (a model from a newer converter?)", True),
+    "version-0": (_version(0), "refused: operator 0 is FULLY_CONNECTED version 0, which LiteRT "
+                  "does not provide (a model from a newer converter?)", True),
+    "builtin-250": (_builtin, "refused: operator 0 has builtin code 250, which LiteRT does not "
+                    "know (a model from a newer converter?)", True),
+    "negative-dim": (_shape("hidden", [1, -6]), f"refused: {HIDDEN} has shape [1, -6], with a "
+                     "negative dimension (LiteRT refuses it: its size overflows)", True),
+    "negative-batch": (_shape("input", [-1, 4], [-1, 4]), "refused: tensor {input} "
+                       "('input') has shape [-1, 4], with a negative "
+                       "dimension (LiteRT refuses it: its size overflows)", True),
+    "int-min-dim": (_shape("hidden", [1, -(2**31)]), f"refused: {HIDDEN} has shape "
+                    "[1, -2147483648], with a negative dimension (LiteRT refuses it: its size "
+                    "overflows)", True),
+    "signature-negative": (_shape("hidden", None, [-1, -6]), f"refused: {HIDDEN} has "
+                           "shape_signature [-1, -6], which does not match its shape [1, 6] "
+                           "(-1 marks an unknown dimension)", False),
+    "signature-rank": (_shape("hidden", None, [-1, 6, 1]), f"refused: {HIDDEN} has "
+                       "shape_signature [-1, 6, 1], which does not match its shape [1, 6] (-1 "
+                       "marks an unknown dimension)", False),
+    "signature-dynamic": (_shape("hidden", None, [-1, -1]), f"cannot estimate: {HIDDEN} has "
+                          "shape_signature [-1, -1], unknown beyond the batch; edgekit "
+                          "estimates fixed shapes (only the first dimension may be -1)", False),
+    "empty-activation": (_shape("hidden", [1, 0], [-1, 0]), f"cannot estimate: {HIDDEN} has no "
+                         "elements (shape [1, 0]); LiteRT resizes it when it runs, so its "
+                         "declared size is not the one it needs", False),
+    "wrong-output": (_shape("hidden", [1, 7], [-1, 7]), f"refused: {FC0} declares output "
+                     "[1, 7] (7 values), but input [1, 4] and weights [6, 4] make 6 (LiteRT "
+                     "would resize it when it runs)", False),
+    "wrong-input": (_shape("fc-input", [1, 5], [-1, 5]), f"refused: {FC0} reads input [1, 5] "
+                    "with weights [6, 4]: its 5 values are no whole number of rows of 4 "
+                    "(LiteRT refuses it)", True),
+    # products LiteRT computes in size_t: 2**64 wraps to 0, and edgekit's Python ints do not
+    "shape-wraps-to-0": (_shape("hidden", [65536, 65536, 65536, 65536]), "not a valid "
+                         "TensorFlow Lite model (tensor {hidden} ('hidden') has shape [65536, 65536, 65536, 65536], whose size "
+                         "overflows 64 bits)", True),
+}  # fmt: skip
+
+
+def litert_refuses(path: Path) -> bool:
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        Interpreter(model_path=str(path)).allocate_tensors()
+    except (RuntimeError, ValueError):
+        return True
+    return False
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_TFLITE))
+def test_estimate_refuses_what_litert_refuses(tmp_path, tflite_models, case):
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edgekit.estimate import estimate
+
+    edit, message, refused_by_litert = HOSTILE_TFLITE[case]
+    src = tflite_models["float32"]
+    model = schema.ModelT.InitFromPackedBuf(bytearray(src.read_bytes()), 0)
+    message = message.format(**{k: _tensor_index(model, k) for k in ("input", "hidden")})
+    path = repack(src, tmp_path / f"{case}.tflite", edit)
+    with pytest.raises(EdgekitError) as info:
+        estimate(path, target="cortex-m4")
+    assert one_line(info.value) == f"{path}: {message}"
+    assert litert_refuses(path) is refused_by_litert
+    code, out, err = cli("estimate", str(path), "--target", "cortex-m4", "--json")
+    assert (code, out, err) == (2, "", f"edgekit: error: {path}: {message}\n")
+
+
+@pytest.mark.parametrize("variant", ["float32", "int8"])
+def test_real_models_still_estimate_with_their_dynamic_batch(tflite_models, variant):
+    from edgekit.estimate import estimate
+    from edgekit.formats.tflite_graph import read_tflite
+
+    path = tflite_models[variant]
+    g = read_tflite(path)
+    assert g.tensors[g.inputs[0]].dynamic_batch  # shape_signature [-1, 4]
+    assert not litert_refuses(path)
+    e = estimate(path, target="cortex-m4")
+    assert (e.macs, e.params) == (4 * 6 + 6 * 3, 4 * 6 + 6 + 6 * 3 + 3)
+    assert e.fits and e.ram_bytes > 0
+    assert "batch dimension taken as 1 (one sample per inference)" in e.notes
+
+
+def test_convolutions_of_every_padding_stride_and_dilation_still_estimate(tmp_path):
+    """The MAC layers' output check knows TFLite's SAME/VALID arithmetic."""
+    import keras
+
+    from edgekit.estimate import estimate
+    from edgekit.exporters.tflite import to_tflite
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((15, 13, 3), name="img")
+    h = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="c1")(inputs)
+    h = keras.layers.Conv2D(5, (3, 2), padding="valid", name="c2")(h)
+    h = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw1")(h)
+    h = keras.layers.DepthwiseConv2D(2, strides=(2, 1), padding="valid", name="dw2")(h)
+    outputs = keras.layers.Dense(3, name="d")(keras.layers.Flatten(name="f")(h))
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(0).normal(size=(8, 15, 13, 3)).astype(np.float32)
+    # c1: 8x7x4 outputs x 27; c2: 6x6x5 x 24; dw1: 6x6x10 x 9; dw2: 3x5x10 x 4; d: 150 x 3
+    macs = 8 * 7 * 4 * 27 + 6 * 6 * 5 * 24 + 6 * 6 * 10 * 9 + 3 * 5 * 10 * 4 + 150 * 3
+    for variant in ("float32", "int8"):
+        path = to_tflite(model, tmp_path / f"conv.{variant}.tflite", variant=variant,
+                         calibration=x)  # fmt: skip
+        e = estimate(path, target="cortex-m4")
+        assert e.macs == macs, variant
+        assert not litert_refuses(path)
+
+
+def _node(k: int, **fields):
+    def edit(model):
+        for key, value in fields.items():
+            setattr(model.graph.node[k], key, value)
+
+    return edit
+
+
+def _opset(domain: str | None, version: int | None = None):
+    def edit(model):
+        from onnx import helper
+
+        if domain is None:
+            del model.opset_import[:]
+        elif domain == "":
+            model.opset_import[0].version = version
+        else:
+            model.opset_import.append(helper.make_opsetid(domain, version))
+
+    return edit
+
+
+def _both(*edits):
+    def edit(model):
+        for e in edits:
+            e(model)
+
+    return edit
+
+
+def _dim(side: str, k: int, value: int):
+    def edit(model):
+        values = model.graph.input if side == "input" else model.graph.output
+        values[0].type.tensor_type.shape.dim[k].dim_value = value
+
+    return edit
+
+
+def _rewire(k: int, inputs: list[str] | None = None, outputs: list[str] | None = None):
+    def edit(model):
+        node = model.graph.node[k]
+        if inputs is not None:
+            del node.input[:]
+            node.input.extend(inputs)
+        if outputs is not None:
+            del node.output[:]
+            node.output.extend(outputs)
+
+    return edit
+
+
+ADD = "node 1 ('add', 'FooBar')"
+HOSTILE_ONNX = {
+    "unknown-op": (_node(1, op_type="FooBar"), f"refused: {ADD} is no operator of ai.onnx "
+                   "opset 17 that onnxruntime knows", True),
+    "op-newer-than-opset": (_node(1, op_type="Gelu"), "refused: node 1 ('add', 'Gelu') is no "
+                            "operator of ai.onnx opset 17 that onnxruntime knows", True),
+    "unknown-domain": (_both(_node(1, domain="com.example"), _opset("com.example", 1)),
+                       "refused: node 1 ('add', 'Add') is of domain 'com.example', which "
+                       "onnxruntime does not know (a custom operator?)", True),
+    "domain-not-imported": (_node(1, domain="com.example"), "refused: node 1 ('add', 'Add') "
+                            "is of domain 'com.example', which the model imports no opset of",
+                            True),
+    "opset-99": (_opset("", 99), "refused: it imports opset 99 of ai.onnx; onnxruntime knows 1 "
+                 "to {newest}", True),
+    "no-default-opset": (_opset(None), "refused: it imports no default (ai.onnx) opset; "
+                         "onnxruntime requires one", True),
+    "negative-input-dim": (_dim("input", 1, -16), "refused: graph input 'x' has shape ['n', "
+                           "-16], with a negative dimension (an unknown one has no value, or "
+                           "-1 for the batch)", False),
+    "negative-output-dim": (_dim("output", 1, -512), "refused: graph output 'y' has shape "
+                            "['n', -512], with a negative dimension (an unknown one has no "
+                            "value, or -1 for the batch)", False),
+    "negative-batch": (_dim("input", 0, -2), "refused: graph input 'x' has shape [-2, 16], "
+                       "with a negative dimension (an unknown one has no value, or -1 for the "
+                       "batch)", False),
+    "cycle": (_rewire(0, inputs=["y", "w"]), "refused: its graph has a cycle (through node 0, "
+              "'mm'); onnxruntime requires an acyclic graph", True),
+    "self-loop": (_rewire(1, inputs=["y", "b"]), "refused: its graph has a cycle (through node "
+                  "1, 'add'); onnxruntime requires an acyclic graph", True),
+    "undefined-input": (_rewire(1, inputs=["nowhere", "b"]), "refused: node 1 ('add') reads "
+                        "'nowhere', which no graph input, initializer or node defines", True),
+    "defined-twice": (_rewire(1, outputs=["h"]), "refused: node 1 ('add') defines 'h', which is "
+                      "defined already", True),
+}  # fmt: skip
+
+
+def ort_refuses(path: Path) -> bool:
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception:  # onnxruntime's own exception types (Fail, InvalidGraph, ...)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_ONNX))
+def test_estimate_refuses_what_onnxruntime_refuses(tmp_path, case):
+    from edgekit.estimate import estimate
+    from edgekit.estimate.validate import _onnx_schemas
+
+    edit, message, refused_by_ort = HOSTILE_ONNX[case]
+    newest = max(v[-1][0] for (d, _), v in _onnx_schemas().items() if d == "ai.onnx")
+    message = message.format(newest=newest)
+    path = onnx_matmul(tmp_path / "m.onnx", external=False, edit=edit)
+    with pytest.raises(EdgekitError) as info:
+        estimate(path, target="cortex-m4")
+    assert one_line(info.value) == f"{path}: {message}"
+    assert ort_refuses(path) is refused_by_ort
+    code, out, err = cli("estimate", str(path), "--target", "cortex-m4")
+    assert (code, out, err) == (2, "", f"edgekit: error: {path}: {message}\n")
+
+
+ACCEPTED_ONNX = {
+    "plain": (None, 16 * 512 + 512),
+    "batch-minus-1": (_dim("input", 0, -1), 16 * 512 + 512),
+    "com.microsoft": (_both(_node(1, op_type="Gelu", domain="com.microsoft"),
+                            _opset("com.microsoft", 1), _rewire(1, ["h"])), 16 * 512),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED_ONNX))
+def test_onnx_models_onnxruntime_loads_still_estimate(tmp_path, case):
+    from edgekit.estimate import estimate
+
+    edit, params = ACCEPTED_ONNX[case]
+    path = onnx_matmul(tmp_path / "m.onnx", external=False, edit=edit)
+    assert not ort_refuses(path)
+    e = estimate(path, target="cortex-m4")
+    assert (e.macs, e.params) == (16 * 512, params)
+
+
+@pytest.mark.parametrize("width", [8, "k"])
+def test_onnx_without_dense_layers_needs_known_widths(tmp_path, width):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgekit.estimate import estimate
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", width])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "relu.onnx"
+    onnx.save_model(model, str(path))
+    if width == 8:  # input and output, 8 float32 values each, both live
+        assert estimate(path, target="cortex-m4").ram_bytes == 2 * 8 * 4
+        return
+    with pytest.raises(EdgekitError) as info:
+        estimate(path, target="cortex-m4")
+    assert one_line(info.value) == (
+        f"{path}: cannot estimate: it has no dense layer and its input 'x' has unknown "
+        "dimensions beyond the batch ([-1, -1]), so its size is unknown"
     )
