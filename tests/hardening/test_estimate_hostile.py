@@ -444,3 +444,122 @@ def test_onnx_without_dense_layers_needs_known_widths(tmp_path, width):
         f"{path}: cannot estimate: it has no dense layer and its input 'x' has unknown "
         "dimensions beyond the batch ([-1, -1]), so its size is unknown"
     )
+
+
+# --- 3. every number of a target catalog is finite, positive and plausible ------------------
+
+CATALOG = (
+    "[targets.x]\ndescription = 'a test part'\nclock_hz = 64_000_000\nram_bytes = 262_144\n"
+    "flash_bytes = 1_048_576\ncycles_per_mac_int8 = 1.0\ncycles_per_mac_float = 4.0\n"
+    "op_overhead_cycles = 10\nsource = 'assumption: a test'\n"
+)
+RUNTIME = (
+    "[targets.x.runtimes.r]\nflash_bytes = 1000\nop_overhead = 10\narena_base = 100\n"
+    "source = 'assumption: a test'\n[targets.x.runtimes.r.ops]\n'*' = [5, 2, 1]\n"
+)
+BYTES = "a whole number from 1 to 1,125,899,906,842,624 bytes"
+HZ = "a finite number from 1,000 to 100,000,000,000 Hz"
+BAD_NUMBERS = {
+    "ram-1e308": ("ram_bytes", "1e308", f"ram_bytes must be {BYTES}, got 1e+308"),
+    "ram-half": ("ram_bytes", "0.5", f"ram_bytes must be {BYTES}, got 0.5"),
+    "ram-zero": ("ram_bytes", "0", f"ram_bytes must be {BYTES}, got 0"),
+    "ram-inf": ("ram_bytes", "inf", f"ram_bytes must be {BYTES}, got inf"),
+    "flash-1e300": ("flash_bytes", "1e300", f"flash_bytes must be {BYTES}, got 1e+300"),
+    "clock-denormal": ("clock_hz", "1e-320", f"clock_hz must be {HZ}, got 1e-320"),
+    "clock-1e308": ("clock_hz", "1e308", f"clock_hz must be {HZ}, got 1e+308"),
+    "clock-nan": ("clock_hz", "nan", f"clock_hz must be {HZ}, got nan"),
+    "clock-negative": ("clock_hz", "-64e6", f"clock_hz must be {HZ}, got -64000000.0"),
+    "clock-string": ("clock_hz", "'64 MHz'", f"clock_hz must be {HZ}, got '64 MHz'"),
+    "clock-bool": ("clock_hz", "true", f"clock_hz must be {HZ}, got True"),
+    "clock-table": ("clock_hz", "{ mhz = 64 }", f"clock_hz must be {HZ}, got {{'mhz': 64}}"),
+    "cycles-1e308": ("cycles_per_mac_int8", "1e308", "cycles_per_mac_int8 must be a finite "
+                     "number from 1e-06 to 1,000,000, got 1e+308"),
+    "cycles-zero": ("cycles_per_mac_float", "0", "cycles_per_mac_float must be a finite "
+                    "number from 1e-06 to 1,000,000, got 0"),
+    "overhead-1e308": ("op_overhead_cycles", "1e308", "op_overhead_cycles must be a finite "
+                       "number from 0 to 1,000,000,000, got 1e+308"),
+    "description": ("description", "5", "description must be a string, got 5"),
+}  # fmt: skip
+BAD_RUNTIME = {
+    "op-overhead": ("op_overhead = 10", "op_overhead = 1e300", "op_overhead must be a finite "
+                    "number from 0 to 1,000,000,000 instructions, got 1e+300"),
+    "runtime-flash": ("flash_bytes = 1000", "flash_bytes = 1.5", "flash_bytes must be a whole "
+                      "number from 0 to 1,125,899,906,842,624 bytes, got 1.5"),
+    "op-cost": ("[5, 2, 1]", "[5, 1e308, 1]", "ops.* must be a finite number from 0 to "
+                "1,000,000,000 instructions, got 1e+308"),
+    "op-cost-negative": ("[5, 2, 1]", "[5, 2, -1]", "ops.* must be a finite number from 0 to "
+                         "1,000,000,000 instructions, got -1"),
+    "arena": ("arena_base = 100", "arena_base = -1e-300", "arena_base must be a finite number "
+              "from 0 to 1,125,899,906,842,624 bytes, got -1e-300"),
+}  # fmt: skip
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch) -> Path:
+    """``tmp_path`` as the working directory (where ``edgekit.toml`` is read), and no user
+    catalog of the developer's."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NUMBERS))
+def test_a_catalog_number_out_of_range_is_refused_in_one_line(in_tmp, tflite_models, case):
+    key, value, message = BAD_NUMBERS[case]
+    lines = [f"{key} = {value}" if line.startswith(f"{key} =") else line
+             for line in CATALOG.splitlines()]  # fmt: skip
+    (in_tmp / "edgekit.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for argv in (["estimate", str(tflite_models["int8"]), "--target", "x", "--json"],
+                 ["estimate", "--list-targets", "--json"]):  # fmt: skip
+        code, out, err = cli(*argv)
+        assert (code, out) == (2, "")
+        assert err == f"edgekit: error: {in_tmp / 'edgekit.toml'}: target 'x': {message}\n"
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RUNTIME))
+def test_a_catalog_runtime_number_out_of_range_is_refused(in_tmp, tflite_models, case):
+    old, new, message = BAD_RUNTIME[case]
+    (in_tmp / "edgekit.toml").write_text(CATALOG + RUNTIME.replace(old, new), encoding="utf-8")
+    code, out, err = cli("estimate", str(tflite_models["int8"]), "--target", "x")
+    assert (code, out) == (2, "")
+    where = f"{in_tmp / 'edgekit.toml'}: target 'x' runtime 'r'"
+    assert err == f"edgekit: error: {where}: {message}\n"
+
+
+def test_the_limits_hold_for_targets_built_in_python(tflite_models):
+    from edgekit.estimate import estimate
+    from edgekit.estimate.catalog import Target
+
+    with pytest.raises(EdgekitError) as info:
+        Target("t", "made in Python", 1e-320, 1, 1, 1.0, 1.0)
+    assert one_line(info.value) == f"target 't': clock_hz must be {HZ}, got 1e-320"
+    extreme = Target("t", "slowest part allowed", 1e3, 1, 1, 1e6, 1e6, op_overhead_cycles=1e9)
+    e = estimate(tflite_models["float32"], target=extreme)
+    assert not e.fits and e.latency_ms == pytest.approx(1000 * (42 * 1e6 + 3 * 1e9) / 1e3)
+
+
+def strict_json(text: str):
+    def refuse(name: str):
+        raise AssertionError(f"{name} in the JSON output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_estimate_json_never_holds_infinity_or_nan(in_tmp, tflite_models):
+    from edgekit.estimate.result import json_text
+
+    (in_tmp / "edgekit.toml").write_text(CATALOG + RUNTIME, encoding="utf-8")
+    for variant in ("float32", "int8"):  # the extremes the limits allow, all finite
+        for target in ("x", "cortex-m4", "rpi4"):
+            code, out, err = cli("estimate", str(tflite_models[variant]), "--target", target,
+                                 "--json")  # fmt: skip
+            assert code == 0, err
+            assert strict_json(out)["totals"]["latency_ms"] > 0
+    code, out, err = cli("estimate", "--list-targets", "--json")
+    assert code == 0 and len(strict_json(out)["targets"]) == 8
+    with pytest.raises(EdgekitError) as info:  # the backstop
+        json_text({"latency_ms": float("inf")}, what="the estimate")
+    assert one_line(info.value).startswith(  # then json's own words, which vary by version
+        "cannot write the estimate as JSON: it holds a number that is not finite (Out of "
+        "range float values are not JSON compliant"
+    )
