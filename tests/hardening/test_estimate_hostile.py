@@ -81,14 +81,17 @@ def test_bench_size_budget_sees_external_data(tmp_path):
     assert row["status"] == "ok" and row["size_bytes"] == total > 34_816
 
 
-def test_bench_refuses_onnx_with_missing_external_data(tmp_path):
+def test_bench_reports_onnx_with_missing_external_data_as_an_error_row(tmp_path):
+    """Counting its size does not stop bench: the isolated child reports why it cannot load."""
     path = onnx_matmul(tmp_path / "m.onnx")
     (tmp_path / "w.bin").unlink()
-    code, out, err = cli("bench", str(path), "--runs", "2")
-    assert (code, out) == (2, "")
-    assert (
-        err == f"edgekit: error: {path}: tensor 'w' keeps its data in 'w.bin', which is missing\n"
-    )
+    report = tmp_path / "bench.json"
+    code, out, err = cli("bench", str(path), "--runs", "2", "--json", str(report))
+    why = f"{path}: tensor 'w' keeps its data in 'w.bin', which is missing"
+    assert code == 1 and f"error: m.onnx [onnxruntime, cpu, threads=1, batch=1]: {why}" in out
+    (row,) = json.loads(report.read_text())["results"]
+    assert (row["status"], row["error"]) == ("error", why)
+    assert err.endswith("edgekit: error: 1 measurement(s) failed\n")
 
 
 # --- 2. estimate refuses what LiteRT and onnxruntime refuse ---------------------------------
