@@ -566,3 +566,216 @@ def test_estimate_json_never_holds_infinity_or_nan(in_tmp, tflite_models):
         "cannot write the estimate as JSON: it holds a number that is not finite (Out of "
         "range float values are not JSON compliant"
     )
+
+
+# --- 4. a matrix of other hostile estimate inputs: one line, exit 2, never a traceback ------
+
+
+def _no_subgraph(model):
+    model.subgraphs = []
+
+
+def _first_constant(model) -> int:
+    for t in model.subgraphs[0].tensors:
+        buf = model.buffers[t.buffer]
+        if buf.data is not None and len(buf.data) > 16:
+            return int(t.buffer)
+    raise AssertionError("no constant")
+
+
+def _buffer_past_eof(model):
+    buf = model.buffers[_first_constant(model)]
+    buf.data, buf.offset, buf.size = None, 10**9, 64
+
+
+def _external_tensor(dims: list[int], **external: str):
+    """Initializer ``w`` as ``dims``, its data in ``w.bin`` (600 bytes) with ``external``."""
+
+    def edit(model):
+        t = model.graph.initializer[0]
+        t.ClearField("raw_data")
+        del t.dims[:]
+        t.dims.extend(dims)
+        t.data_location = 1  # EXTERNAL
+        for key, value in {"location": "w.bin", **external}.items():
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+
+    return edit
+
+
+def hostile_file(tmp_path: Path, tflite_models: dict[str, Path], case: str) -> tuple[Path, str]:
+    """The file of ``case`` and what estimate says about it after ``{path}: ``."""
+    src = tflite_models["float32"]
+    data = src.read_bytes()
+    if case == "empty.tflite":
+        (path := tmp_path / case).write_bytes(b"")
+        return path, "not a TensorFlow Lite flatbuffer"
+    if case == "empty.onnx":
+        (path := tmp_path / case).write_bytes(b"")
+        return path, "not a valid ONNX model (no graph)"
+    if case.startswith("truncated-"):
+        (path := tmp_path / "t.tflite").write_bytes(data[: int(case.split("-")[1])])
+        return path, "not a valid TensorFlow Lite model (truncated or corrupt flatbuffer)"
+    if case == "header-only.tflite":
+        (path := tmp_path / case).write_bytes(data[:8])
+        return path, "not a valid TensorFlow Lite model (truncated or corrupt flatbuffer)"
+    if case == "no-subgraph":
+        path = repack(src, tmp_path / "n.tflite", _no_subgraph)
+        return path, "the TensorFlow Lite model has no subgraph"
+    if case == "buffer-past-eof":
+        from ai_edge_litert import schema_py_generated as schema
+
+        k = _first_constant(schema.ModelT.InitFromPackedBuf(bytearray(data), 0))
+        path = repack(src, tmp_path / "b.tflite", _buffer_past_eof)
+        size = path.stat().st_size
+        return path, (f"not a valid TensorFlow Lite model (buffer {k} lies at bytes "
+                      f"1,000,000,000..1,000,000,064, outside the file of {size:,})")  # fmt: skip
+    if case == "truncated.onnx":
+        full = onnx_matmul(tmp_path / "full" / "m.onnx", external=False).read_bytes()
+        (path := tmp_path / "m.onnx").write_bytes(full[: len(full) // 2])
+        return path, "not a valid ONNX model (truncated field)"
+    (tmp_path / "w.bin").write_bytes(bytes(600))
+    if case == "onnx-1e9-weights-absent":  # 4 GB declared, 600 bytes there: no length given
+        edit = _external_tensor([10**9, 1])
+        why = ("not a valid ONNX model (tensor 'w''s data ends at byte 4,000,000,000 of "
+               "'w.bin', which has 600)")  # fmt: skip
+    elif case == "onnx-offset-past-data":
+        edit = _external_tensor([16, 8], offset="100")
+        why = ("not a valid ONNX model (tensor 'w''s data ends at byte 612 of 'w.bin', which "
+               "has 600)")  # fmt: skip
+    elif case == "onnx-offset-negative":
+        edit = _external_tensor([16, 8], offset="-5")
+        why = ("not a valid ONNX model (tensor 'w''s external data offset is '-5', not a whole "
+               "number of bytes)")  # fmt: skip
+    else:
+        assert case == "onnx-length-text", case
+        edit = _external_tensor([16, 8], length="lots")
+        why = ("not a valid ONNX model (tensor 'w''s external data length is 'lots', not a "
+               "whole number of bytes)")  # fmt: skip
+    return onnx_matmul(tmp_path / "m.onnx", n_in=16, units=8, external=False, edit=edit), why
+
+
+HOSTILE_FILES = [
+    "empty.tflite", "empty.onnx", "truncated-100", "truncated-700", "header-only.tflite",
+    "no-subgraph", "buffer-past-eof", "truncated.onnx", "onnx-1e9-weights-absent",
+    "onnx-offset-past-data", "onnx-offset-negative", "onnx-length-text",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", HOSTILE_FILES)
+def test_hostile_model_files_are_one_line_and_exit_2(tmp_path, tflite_models, case):
+    from edgekit.estimate import estimate
+
+    path, message = hostile_file(tmp_path, tflite_models, case)
+    with pytest.raises(EdgekitError) as info:
+        estimate(path, target="cortex-m4")
+    assert one_line(info.value) == f"{path}: {message}"
+    code, out, err = cli("estimate", str(path), "--target", "cortex-m4", "--json")
+    assert (code, out, err) == (2, "", f"edgekit: error: {path}: {message}\n")
+
+
+def test_onnx_weights_that_their_external_file_holds_still_estimate(tmp_path):
+    from edgekit.estimate import estimate
+
+    (tmp_path / "w.bin").write_bytes(bytes(600))
+    path = onnx_matmul(tmp_path / "m.onnx", units=8, external=False,
+                       edit=_external_tensor([16, 8], offset="88"))  # bytes 88..600  # fmt: skip
+    e = estimate(path, target="cortex-m4")
+    assert (e.macs, e.params) == (16 * 8, 16 * 8 + 8)
+    assert e.flash_bytes == path.stat().st_size + 600
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--target", "nope"], "unknown target 'nope'; choose from cortex-m3, cortex-m33, "
+         "cortex-m4, cortex-m7, esp32-s3, rpi-zero2, rpi4"),
+        (["--target", ""], "unknown target ''; choose from cortex-m3, cortex-m33, cortex-m4, "
+         "cortex-m7, esp32-s3, rpi-zero2, rpi4"),
+        (["--target", "cortex-m4", "--runtime", "nope"], "target 'cortex-m4' has no runtime "
+         "'nope'; choose from tflm, c"),
+        (["--target", "cortex-m7", "--runtime", "tflm"], "target 'cortex-m7' has no runtime "
+         "'tflm'; choose from none: it has no runtime cost model"),
+        ([], "estimate needs --target NAME; choose from cortex-m3, cortex-m33, cortex-m4, "
+         "cortex-m7, esp32-s3, rpi-zero2, rpi4"),
+    ],
+)  # fmt: skip
+def test_bad_targets_and_runtimes_are_one_line(in_tmp, tflite_models, argv, message):
+    code, out, err = cli("estimate", str(tflite_models["int8"]), *argv)
+    assert (code, out, err) == (2, "", f"edgekit: error: {message}\n")
+
+
+BAD_CATALOGS = {
+    "duplicate-key": ("[targets.x]\nclock_hz = 1e6\nclock_hz = 2e6\n",
+                      "not a valid TOML file (Cannot overwrite a value"),
+    "duplicate-table": ("[targets.x]\nclock_hz = 1e6\n[targets.x]\nram_bytes = 1\n",
+                        "not a valid TOML file (Cannot declare ('targets', 'x') twice"),
+    "targets-array": ("targets = [1, 2]\n",
+                      "[targets] must be a table of [targets.NAME] tables"),
+    "target-number": ("[targets]\nx = 5\n", "target 'x' must be a table"),
+    "sources-string": ("[targets.x]\nclock_hz = 1e6\nram_bytes = 1\nflash_bytes = 1\n"
+                       "cycles_per_mac_int8 = 1\ncycles_per_mac_float = 1\nsources = 'a'\n",
+                       "target 'x': sources must be a table of strings"),
+    "source-number": ("[targets.x]\nclock_hz = 1e6\nram_bytes = 1\nflash_bytes = 1\n"
+                      "cycles_per_mac_int8 = 1\ncycles_per_mac_float = 1\nsource = 5\n",
+                      "target 'x': clock_hz has no source; add sources.clock_hz = \"datasheet "
+                      "...\" or \"assumption: ...\" (every number says where it comes from)"),
+    "runtimes-array": (CATALOG + "runtimes = [1]\n",
+                       "target 'x': runtimes must be a table of [runtimes.NAME] tables"),
+    "ops-not-list": (CATALOG + RUNTIME.replace("[5, 2, 1]", "'cheap'"),
+                     "target 'x' runtime 'r': ops.* must be [base, per_mac, per_element], got "
+                     "'cheap'"),
+    "unknown-field": (CATALOG.replace("ram_bytes", "ram_kb"),
+                      "target 'x': unknown field(s) ram_kb; fields are clock_hz, ram_bytes, "
+                      "flash_bytes, cycles_per_mac_int8, cycles_per_mac_float, "
+                      "op_overhead_cycles, description, source, sources, runtimes"),
+    "not-utf8": (b"\xff\xfe[targets]", "not a valid TOML file ('utf-8' codec can't decode "
+                 "byte 0xff in position 0: invalid start byte)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CATALOGS))
+def test_bad_catalogs_are_one_line(in_tmp, tflite_models, case):
+    text, message = BAD_CATALOGS[case]
+    catalog = in_tmp / "edgekit.toml"
+    if isinstance(text, bytes):
+        catalog.write_bytes(text)
+    else:
+        catalog.write_text(text, encoding="utf-8")
+    code, out, err = cli("estimate", str(tflite_models["int8"]), "--target", "x")
+    assert (code, out) == (2, "") and err.count("\n") == 1 and err.endswith("\n")
+    if case.startswith("duplicate"):  # then the TOML parser's position, in its own words
+        assert err.startswith(f"edgekit: error: {catalog}: {message} "), err
+    else:
+        assert err == f"edgekit: error: {catalog}: {message}\n"
+
+
+@pytest.mark.parametrize("variant", ["float32", "int8"])
+def test_every_truncation_and_seeded_byte_flips_are_one_line(tmp_path, tflite_models, variant):
+    """No length of the file and no corrupted byte gives a traceback (or a second line)."""
+    import random
+
+    from edgekit.estimate import estimate
+
+    data = tflite_models[variant].read_bytes()
+    rng = random.Random(variant)
+    files = [data[:n] for n in range(0, len(data), 7)]
+    for _ in range(300):
+        flipped = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        files.append(bytes(flipped))
+    path = tmp_path / "f.tflite"
+    refused = 0
+    for blob in files:
+        path.write_bytes(blob)
+        try:
+            e = estimate(path, target="cortex-m4")
+        except EdgekitError as err:
+            one_line(err)
+            refused += 1
+            continue
+        json.loads(e.json_text())  # what is accepted gives finite numbers
+        assert e.ram_bytes > 0 and e.flash_bytes == len(blob)
+    assert refused >= len(data) // 7  # every truncation at least
