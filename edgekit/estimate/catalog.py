@@ -7,7 +7,8 @@ Every number needs a source (``sources.<field>`` or a target-wide ``source``): a
 for what a vendor publishes, ``"measured here: ..."`` for a figure fitted on edgekit's own
 measurements (``benchmarks/estimate_calibration.py``), ``"measured elsewhere: ..."`` for one
 from measurements this repository cannot repeat, ``"assumption: ..."`` for a figure someone
-chose.
+chose. Every number must be finite and within :data:`LIMITS` (:data:`RUNTIME_LIMITS` for a
+runtime's), or the file is refused in one line naming the target, the key and the value.
 
 A target may describe the inference runtimes that run on it (``[targets.NAME.runtimes.RT]``,
 :class:`RuntimeModel`): a per-op instruction cost model fitted to emulated instruction counts,

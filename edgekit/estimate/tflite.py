@@ -4,7 +4,8 @@ Every non-constant tensor lives from the op that writes it to the last op that r
 execution order; the hybrid int8 kernels' temporaries live for their op only. The arena is
 planned like TFLite Micro's greedy planner (:mod:`edgekit.formats.arena`). On a target with
 runtime cost models (:mod:`edgekit.estimate.costs`) every op is priced in instructions per
-runtime, and TFLite Micro's arena adds its persistent overhead to that plan.
+runtime, and TFLite Micro's arena adds its persistent overhead to that plan. What LiteRT
+would refuse is refused before (:func:`edgekit.estimate.validate.check_tflite_model`).
 """
 
 from __future__ import annotations

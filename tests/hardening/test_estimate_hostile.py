@@ -403,6 +403,23 @@ def test_estimate_refuses_what_onnxruntime_refuses(tmp_path, case):
     assert (code, out, err) == (2, "", f"edgekit: error: {path}: {message}\n")
 
 
+@pytest.mark.parametrize("case", ["tflite:version-99", "tflite:custom-op", "onnx:unknown-op"])
+def test_runtime_refusals_print_one_line_from_a_real_process(tmp_path, tflite_models, case):
+    """LiteRT and onnxruntime are asked in-process: nothing of theirs reaches stderr."""
+    from tests.conftest import run_cli
+
+    kind, name = case.split(":")
+    if kind == "tflite":
+        edit, message, _ = HOSTILE_TFLITE[name]
+        path = repack(tflite_models["float32"], tmp_path / "m.tflite", edit)
+    else:
+        edit, message, _ = HOSTILE_ONNX[name]
+        path = onnx_matmul(tmp_path / "m.onnx", external=False, edit=edit)
+    done = run_cli("estimate", str(path), "--target", "cortex-m4", timeout=120)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"edgekit: error: {path}: {message}\n"
+
+
 ACCEPTED_ONNX = {
     "plain": (None, 16 * 512 + 512),
     "batch-minus-1": (_dim("input", 0, -1), 16 * 512 + 512),
