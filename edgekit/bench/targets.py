@@ -32,6 +32,7 @@ from edgekit.formats.manifest import (
     validation_failure,
     verify_artifact,
 )
+from edgekit.formats.sizes import artifact_bytes
 
 DEFAULT_EXPORT_DIR = Path("runs") / "latest" / "export"
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
@@ -94,6 +95,16 @@ def variant_from_name(path: Path) -> str:
     return name
 
 
+def _size(path: Path) -> int:
+    """The artifact's bytes, an ``.onnx``'s external data files included. A model too broken
+    to name them counts its own file: its row is an error, which the measuring child (run
+    in isolation, as for every corrupt model) reports."""
+    try:
+        return artifact_bytes(path)
+    except EdgekitError:
+        return path.stat().st_size
+
+
 def _target(
     path: Path,
     entry: dict[str, Any],
@@ -118,7 +129,7 @@ def _target(
         format=fmt,
         variant=entry.get("variant") or variant_from_name(path),
         runtime=RUNTIME_OF_FORMAT[fmt],
-        size_bytes=path.stat().st_size,
+        size_bytes=_size(path),
         task=(manifest or {}).get("task"),
         input_shape=inputs[0]["shape"] if inputs else None,
         sha256=recorded_sha256(entry, where=record) if entry else None,

@@ -57,11 +57,10 @@ def estimate(
       edgekit estimate model.int8.tflite --target cortex-m4 --runtime c
       edgekit estimate --list-targets
     """
-    import json
-
     from edgekit.estimate import estimate as estimate_api
     from edgekit.estimate import list_targets as catalog_targets
     from edgekit.estimate import targets_table
+    from edgekit.estimate.result import json_text
 
     if list_targets:
         if artifact is not None or target is not None:
@@ -69,7 +68,7 @@ def estimate(
         targets = catalog_targets()
         if as_json:
             doc = {"schema": "edgekit.targets/1", "targets": [t.to_json() for t in targets]}
-            click.echo(json.dumps(doc, indent=2))
+            click.echo(json_text(doc, what="the target catalog"))
         else:
             click.echo(targets_table(targets))
         return
@@ -79,7 +78,7 @@ def estimate(
         names = ", ".join(t.name for t in catalog_targets())
         raise EdgekitError(f"estimate needs --target NAME; choose from {names}")
     result = estimate_api(artifact, target=target, runtime=runtime)
-    click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.text())
+    click.echo(result.json_text() if as_json else result.text())
     if not result.fits:
         parts = [p for p, ok in (("RAM", result.fits_ram), ("flash", result.fits_flash)) if not ok]
         raise CheckFailed(f"{result.artifact} does not fit {target}: {' and '.join(parts)}")

@@ -22,7 +22,11 @@ For ``.onnx`` files the layers come from :mod:`edgekit.formats.onnx_layers`, and
 approximated from the dense layers' widths (input and output of the widest layer).
 
 The estimators are :mod:`edgekit.estimate.tflite` and :mod:`edgekit.estimate.onnx`, one per
-file type; :mod:`edgekit.estimate.result` holds what they return.
+file type; :mod:`edgekit.estimate.result` holds what they return. A model its runtime would
+refuse (a custom or unknown operator, an operator version or opset the runtime lacks, negative
+or inconsistent shapes, a cyclic graph) is refused first, in one line
+(:mod:`edgekit.estimate.validate`): an estimate of it would not be true. Every number of the
+target catalog is finite and within :data:`edgekit.estimate.catalog.LIMITS`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Every number needs a source (``sources.<field>`` or a target-wide ``source``): a
 for what a vendor publishes, ``"measured here: ..."`` for a figure fitted on edgekit's own
 measurements (``benchmarks/estimate_calibration.py``), ``"measured elsewhere: ..."`` for one
 from measurements this repository cannot repeat, ``"assumption: ..."`` for a figure someone
-chose.
+chose. Every number must be finite and within :data:`LIMITS` (:data:`RUNTIME_LIMITS` for a
+runtime's), or the file is refused in one line naming the target, the key and the value.
 
 A target may describe the inference runtimes that run on it (``[targets.NAME.runtimes.RT]``,
 :class:`RuntimeModel`): a per-op instruction cost model fitted to emulated instruction counts,
@@ -40,6 +41,30 @@ RUNTIME_NUMBERS = ("flash_bytes", "op_overhead", "cycles_per_instruction", "aren
                    "arena_per_tensor", "arena_per_op", "arena_temp_base",
                    "arena_temp_per_tensor")  # fmt: skip
 SOURCE_PREFIXES = ("datasheet:", "measured here:", "measured elsewhere:", "assumption:")
+# What a number of the catalog may be: (lowest, highest, whole, unit). Far wider than any
+# device, so that only a typo or a hostile file is refused, and narrow enough that every sum
+# and ratio of the estimate stays finite (a 1e-320 Hz clock made its latency Infinity).
+PiB = 1 << 50
+LIMITS: dict[str, tuple[float, float, bool, str]] = {
+    "clock_hz": (1e3, 1e11, False, " Hz"),
+    "ram_bytes": (1, PiB, True, " bytes"),
+    "flash_bytes": (1, PiB, True, " bytes"),
+    "cycles_per_mac_int8": (1e-6, 1e6, False, ""),
+    "cycles_per_mac_float": (1e-6, 1e6, False, ""),
+    "op_overhead_cycles": (0, 1e9, False, ""),
+}
+RUNTIME_LIMITS: dict[str, tuple[float, float, bool, str]] = {
+    "flash_bytes": (0, PiB, True, " bytes"),
+    "op_overhead": (0, 1e9, False, " instructions"),
+    "cycles_per_instruction": (1e-6, 1e6, False, ""),
+    "arena_base": (0, PiB, False, " bytes"),
+    "arena_per_tensor": (0, PiB, False, " bytes"),
+    "arena_per_op": (0, PiB, False, " bytes"),
+    "arena_temp_base": (0, PiB, False, " bytes"),
+    "arena_temp_per_tensor": (0, PiB, False, " bytes"),
+    "ops": (0, 1e9, False, " instructions"),
+    "arena_ops": (0, PiB, False, " bytes"),
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,19 @@ class RuntimeModel:
     arena_temp_base: float = 0.0
     arena_temp_per_tensor: float = 0.0
     sources: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # built in Python too: the same limits as the catalog
+        where = f"runtime {self.name!r}"
+        for key in RUNTIME_NUMBERS:
+            value = getattr(self, key)
+            if value is not None:
+                _check_number(where, key, value, RUNTIME_LIMITS[key])
+        for key, cost in self.ops.items():
+            for c in (cost.base, cost.per_mac, cost.per_element):
+                _check_number(where, f"ops.{key}", c, RUNTIME_LIMITS["ops"])
+        for key, pair in self.arena_ops.items():
+            for c in pair:
+                _check_number(where, f"arena_ops.{key}", c, RUNTIME_LIMITS["arena_ops"])
 
     def cost(self, op: str, compute: str) -> tuple[OpCost | None, str]:
         """The cost entry of ``op`` computing in ``compute``, and its key (None, "": free)."""
@@ -137,6 +175,10 @@ class Target:
     sources: dict[str, str] = field(default_factory=dict)
     origin: str = "built-in"
     runtimes: dict[str, RuntimeModel] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # built in Python too: the same limits as the catalog
+        for key in NUMBERS:
+            _check_number(f"target {self.name!r}", key, getattr(self, key), LIMITS[key])
 
     def cycles_per_mac(self, compute: str) -> float:
         """Cycles per MAC for ``compute`` (``int8``, ``int16`` or ``float32``)."""
@@ -251,14 +293,10 @@ def _target(path: Path, name: str, entry: Any, origin: str) -> Target:
             if key in REQUIRED:
                 raise EdgekitError(f"{where} lacks {key}")
             continue
-        value = entry[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-            raise EdgekitError(f"{where}: {key} must be a non-negative number, got {value!r}")
-        if not math.isfinite(value):
-            raise EdgekitError(f"{where}: {key} must be a finite number, got {value!r}")
-        if key in REQUIRED and value == 0:
-            raise EdgekitError(f"{where}: {key} must be positive")
-        values[key] = value
+        values[key] = _check_number(where, key, entry[key], LIMITS[key])
+    description = entry.get("description", name)
+    if not isinstance(description, str):
+        raise EdgekitError(f"{where}: description must be a string, got {description!r}")
     sources = entry.get("sources", {})
     if not isinstance(sources, dict):
         raise EdgekitError(f"{where}: sources must be a table of strings")
@@ -274,7 +312,7 @@ def _target(path: Path, name: str, entry: Any, origin: str) -> Target:
         resolved[key] = text.strip()
     return Target(
         name=name,
-        description=str(entry.get("description", name)),
+        description=description,
         clock_hz=float(values["clock_hz"]),
         ram_bytes=int(values["ram_bytes"]),
         flash_bytes=int(values["flash_bytes"]),
@@ -287,11 +325,22 @@ def _target(path: Path, name: str, entry: Any, origin: str) -> Target:
     )
 
 
-def _check_number(where: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise EdgekitError(f"{where}: {key} must be a non-negative number, got {value!r}")
-    if not math.isfinite(value):
-        raise EdgekitError(f"{where}: {key} must be a finite number, got {value!r}")
+def _figure(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e18 else f"{x:g}"
+
+
+def _check_number(
+    where: str, key: str, value: Any, limits: tuple[float, float, bool, str]
+) -> float:
+    """``value`` of ``key`` as a float, if it is a finite number within ``limits``."""
+    low, high, whole, unit = limits
+    kind = "a whole number" if whole else "a finite number"
+    bounds = f"from {_figure(low)} to {_figure(high)}{unit}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EdgekitError(f"{where}: {key} must be {kind} {bounds}, got {value!r}")
+    ok = math.isfinite(value) and low <= value <= high
+    if not ok or (whole and not float(value).is_integer()):
+        raise EdgekitError(f"{where}: {key} must be {kind} {bounds}, got {value!r}")
     return float(value)
 
 
@@ -314,7 +363,11 @@ def _runtime(where: str, name: str, entry: Any) -> RuntimeModel:
     for key in ("flash_bytes", "op_overhead"):
         if key not in entry:
             raise EdgekitError(f"{where} lacks {key}")
-    values = {k: _check_number(where, k, entry[k]) for k in RUNTIME_NUMBERS if k in entry}
+    values = {
+        k: _check_number(where, k, entry[k], RUNTIME_LIMITS[k])
+        for k in RUNTIME_NUMBERS
+        if k in entry
+    }
     ops: dict[str, OpCost] = {}
     raw_ops = entry.get("ops", {})
     if not isinstance(raw_ops, dict):
@@ -324,7 +377,9 @@ def _runtime(where: str, name: str, entry: Any) -> RuntimeModel:
             raise EdgekitError(
                 f"{where}: ops.{key} must be [base, per_mac, per_element], got {cost!r}"
             )
-        ops[key] = OpCost(*(_check_number(where, f"ops.{key}", c) for c in cost))
+        ops[key] = OpCost(
+            *(_check_number(where, f"ops.{key}", c, RUNTIME_LIMITS["ops"]) for c in cost)
+        )
     raw_arena = entry.get("arena_ops", {})
     if not isinstance(raw_arena, dict):
         raise EdgekitError(f"{where}: arena_ops must be a table of OP = [bytes, per_element]")
@@ -335,8 +390,8 @@ def _runtime(where: str, name: str, entry: Any) -> RuntimeModel:
                 f"{where}: arena_ops.{key} must be [bytes, per_element], got {pair!r}"
             )
         arena_ops[key] = (
-            _check_number(where, f"arena_ops.{key}", pair[0]),
-            _check_number(where, f"arena_ops.{key}", pair[1]),
+            _check_number(where, f"arena_ops.{key}", pair[0], RUNTIME_LIMITS["arena_ops"]),
+            _check_number(where, f"arena_ops.{key}", pair[1], RUNTIME_LIMITS["arena_ops"]),
         )
     sources = entry.get("sources", {})
     if not isinstance(sources, dict):
@@ -358,9 +413,12 @@ def _runtime(where: str, name: str, entry: Any) -> RuntimeModel:
                 f"{', '.join(SOURCE_PREFIXES)} (what kind of figure it is), got {text.strip()!r}"
             )
         resolved[key] = text.strip()
+    description = entry.get("description", name)
+    if not isinstance(description, str):
+        raise EdgekitError(f"{where}: description must be a string, got {description!r}")
     return RuntimeModel(
         name=name,
-        description=str(entry.get("description", name)),
+        description=description,
         flash_bytes=int(values["flash_bytes"]),
         op_overhead=values["op_overhead"],
         ops=ops,

@@ -14,9 +14,11 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 from edgekit.estimate.catalog import Target
 from edgekit.estimate.result import Estimate, LayerEstimate, overall_compute
+from edgekit.estimate.validate import check_onnx_graph
 from edgekit.formats.arena import Buffer, greedy_plan, peak_live
 from edgekit.formats.layers import LayerInfo
 from edgekit.formats.onnx_layers import inspect_onnx
+from edgekit.formats.onnx_wire import read_onnx
 from edgekit.formats.sizes import artifact_bytes
 
 
@@ -29,7 +31,9 @@ def estimate_onnx(path: Path, target: Target, runtime: str | None = None) -> Est
     """
     target.runtime(runtime)
     try:
-        parts = inspect_onnx(path)
+        g = read_onnx(path)
+        check_onnx_graph(path, g)  # what onnxruntime would refuse (unknown ops, cycles, dims)
+        parts = inspect_onnx(path, g)
     except EdgekitError:
         raise
     except Exception as err:  # the protobuf decoder fails anywhere on a corrupt file
@@ -64,7 +68,14 @@ def estimate_onnx(path: Path, target: Target, runtime: str | None = None) -> Est
         buffers.append(Buffer("out", dense[-1].units * item, last, last))
     else:  # no dense layer: the graph's inputs and outputs, at least
         for k, value in enumerate([*parts["inputs"], *parts["outputs"]]):
-            n = math.prod(max(int(d), 1) for d in value["shape"][1:])
+            if any(int(d) < 0 for d in value["shape"][1:]):
+                raise EdgekitError(
+                    f"{path}: cannot estimate: it has no dense layer and its "
+                    f"{'input' if k < len(parts['inputs']) else 'output'} "
+                    f"{value['name'][:40]!r} has unknown dimensions beyond the batch "
+                    f"({value['shape']}), so its size is unknown"
+                )
+            n = math.prod(int(d) for d in value["shape"][1:])
             buffers.append(Buffer(("io", k), n * 4, 0, 0))
     return Estimate(
         artifact=path.name,

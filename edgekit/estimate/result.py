@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from edgekit.errors import EdgekitError
 from edgekit.estimate.catalog import Target
 from edgekit.formats.arena import ALIGNMENT
 
@@ -18,6 +20,18 @@ if TYPE_CHECKING:
 
 SCHEMA = "edgekit.estimate/1"
 NOTICE = "ESTIMATE from the model file and a target catalog, not a measurement"
+
+
+def json_text(doc: Any, *, what: str) -> str:
+    """``doc`` as indented JSON, which never holds ``Infinity`` or ``NaN`` (not JSON): such a
+    number is a one-line :class:`EdgekitError` (the catalog's limits keep them out; this is
+    the backstop)."""
+    try:
+        return json.dumps(doc, indent=2, allow_nan=False)
+    except ValueError as err:
+        raise EdgekitError(
+            f"cannot write {what} as JSON: it holds a number that is not finite ({err})"
+        ) from err
 
 
 @dataclass
@@ -183,6 +197,17 @@ class Estimate:
             "assumptions": self._assumptions(),
             "notes": self.notes,
         }
+
+    def json_text(self) -> str:
+        """:meth:`to_json` as indented JSON, with finite numbers only (see :func:`json_text`)."""
+        what = f"the estimate of {self.artifact} on {self.target.name}"
+        try:
+            doc = self.to_json()
+        except (OverflowError, ValueError) as err:  # round() of an infinite figure
+            raise EdgekitError(
+                f"cannot write {what} as JSON: it holds a number that is not finite ({err})"
+            ) from err
+        return json_text(doc, what=what)
 
     def _computes(self) -> str:
         kinds = sorted({la.compute for la in self.layers if la.macs})

@@ -4,7 +4,8 @@ Every non-constant tensor lives from the op that writes it to the last op that r
 execution order; the hybrid int8 kernels' temporaries live for their op only. The arena is
 planned like TFLite Micro's greedy planner (:mod:`edgekit.formats.arena`). On a target with
 runtime cost models (:mod:`edgekit.estimate.costs`) every op is priced in instructions per
-runtime, and TFLite Micro's arena adds its persistent overhead to that plan.
+runtime, and TFLite Micro's arena adds its persistent overhead to that plan. What LiteRT
+would refuse is refused before (:func:`edgekit.estimate.validate.check_tflite_model`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from edgekit.errors import EdgekitError
 from edgekit.estimate import costs
 from edgekit.estimate.catalog import Target
 from edgekit.estimate.result import Estimate, LayerEstimate, RuntimeEstimate, overall_compute
+from edgekit.estimate.validate import check_tflite_model
 from edgekit.formats.arena import ALIGNMENT, Buffer, greedy_plan, peak_live
 from edgekit.formats.tflite_graph import Op, Tensor, TFLiteGraph, read_tflite
 
@@ -28,6 +30,7 @@ def estimate_tflite(path: Path, target: Target, runtime: str | None = None) -> E
     first)."""
     primary = target.runtime(runtime)
     g = read_tflite(path)  # checked: every size fits in 64 bits and in memory
+    check_tflite_model(path, g)  # what LiteRT would refuse (custom ops, versions, shapes)
     for i in (*g.inputs, *g.outputs):
         t = g.tensors[i]
         if t.size == 0:

@@ -103,8 +103,10 @@ def _scheme(graph: OnnxGraph, layers: list[LayerInfo]) -> str:
     return "none (float32)" if weights <= {"float32"} else f"weights {'/'.join(sorted(weights))}"
 
 
-def inspect_onnx(path: Path) -> dict[str, Any]:
-    g = read_onnx(path)
+def inspect_onnx(path: Path, g: OnnxGraph | None = None) -> dict[str, Any]:
+    """The layers, quantization and details of the ONNX model at ``path`` (``g``: its graph,
+    if read already)."""
+    g = read_onnx(path) if g is None else g
     graph = _Graph(g)
     layers = [
         layer for n in g.nodes if n.op_type in DENSE_OPS if (layer := _layer(graph, n)) is not None

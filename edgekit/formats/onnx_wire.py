@@ -242,7 +242,7 @@ def _value_info(buf) -> OnnxValue:
                         for n4, _, v4 in _fields(v3):  # dim: 1 dim_value, 2 dim_param
                             if n4 != 1:
                                 continue
-                            dim: int | str = -1
+                            dim: int | str = ""  # neither value nor name: unknown
                             for n5, _, v5 in _fields(v4):
                                 if n5 == 1:
                                     dim = _signed(v5)
@@ -324,13 +324,13 @@ def _check_tensors(path: Path, g: OnnxGraph) -> None:
                 "overflows 64 bits)"
             )
         if t.external is not None:
-            _external_file(path, t)  # inside the model's directory, and there
-            length = t.external.get("length")
-            if length is not None and length.isdigit() and int(length) != need:
+            length = _external_number(path, t, "length")
+            if length is not None and length != need:
                 raise EdgekitError(
                     f"{path}: not a valid ONNX model ({label} is {t.dtype} {t.dims[:8]}, "
-                    f"{need:,} bytes, but its external data is {int(length):,})"
+                    f"{need:,} bytes, but its external data is {length:,})"
                 )
+            _external_file(path, t, need)  # inside the model's directory, and holding it
             continue
         if t.stored is None:
             if elements:
@@ -347,8 +347,23 @@ def _check_tensors(path: Path, g: OnnxGraph) -> None:
             )
 
 
-def _external_file(path: Path, t: OnnxTensor) -> Path:
-    """The external data file of ``t``, which must lie inside the model's directory."""
+def _external_number(path: Path, t: OnnxTensor, key: str) -> int | None:
+    """``offset`` or ``length`` of ``t``'s external data: a whole number, or None if absent
+    (onnxruntime refuses anything else)."""
+    text = (t.external or {}).get(key)
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise EdgekitError(
+            f"{path}: not a valid ONNX model (tensor {t.name[:40]!r}'s external data {key} "
+            f"is {text[:40]!r}, not a whole number of bytes)"
+        )
+    return int(text)
+
+
+def _external_file(path: Path, t: OnnxTensor, need: int | None = None) -> Path:
+    """The external data file of ``t``, which must lie inside the model's directory and hold
+    its data: ``length`` bytes from ``offset``, or ``need`` (its dims' bytes) without one."""
     location = (t.external or {}).get("location", "")
     base = path.resolve().parent
     target = (base / location).resolve()
@@ -361,12 +376,10 @@ def _external_file(path: Path, t: OnnxTensor) -> Path:
         raise EdgekitError(
             f"{path}: tensor {t.name[:40]!r} keeps its data in {location!r}, which is missing"
         )
-    offset = (t.external or {}).get("offset", "0")
-    length = (t.external or {}).get("length")
+    offset = _external_number(path, t, "offset") or 0
+    length = _external_number(path, t, "length")
     size = target.stat().st_size
-    end = (int(offset) if offset.isdigit() else 0) + (
-        int(length) if length and length.isdigit() else 0
-    )
+    end = offset + (length if length is not None else need or 0)
     if end > size:
         raise EdgekitError(
             f"{path}: not a valid ONNX model (tensor {t.name[:40]!r}'s data ends at byte "
