@@ -22,6 +22,10 @@ ONE_INPUT = (
 )
 
 
+# How a SavedModel directory is wrapped (edgekit.formats.saved_model): one opaque layer.
+SAVED_MODEL_LAYERS = ("TFSMLayer", "SavedModelCall")
+
+
 def shape_of(model) -> str:
     """``"2 inputs (a, b) and 1 output (cls)"``."""
 
@@ -52,6 +56,13 @@ class FloatChain:
         self.model = model
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise EdgekitError(f"{path}: {ONE_INPUT}; it has {shape_of(model)}")
+        wrapped = [la for la in model.layers if type(la).__name__ in SAVED_MODEL_LAYERS]
+        if wrapped:
+            raise EdgekitError(
+                f"{path}: a SavedModel has no Keras layers to compare one by one (its graph is "
+                f"one {type(wrapped[0]).__name__}); diagnose the export of the model's .keras "
+                "or .h5 file"
+            )
         self.layers = [*_input_layer(model), *model.layers]
         if type(self.layers[0]).__name__ != "InputLayer":
             raise EdgekitError(f"{path}: the model's first layer is not its input layer")

@@ -199,3 +199,25 @@ def test_layer_names_in_tensor_names(name, expected):
     positions = {"features": 0, "dense": 1, "dense_1": 2, "dense_0": 3}
     found = layer_in_name(name, positions)
     assert (None if found is None else {v: k for k, v in positions.items()}[found]) == expected
+
+
+def test_a_saved_model_export_is_refused_in_one_line(tmp_path):
+    """A SavedModel is one opaque TFSMLayer: nothing to compare layer by layer."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])  # fmt: skip
+    model.export(str(tmp_path / "saved"), verbose=False)
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    np.savez(tmp_path / "data.npz", x=x)
+    code, _, err = cli("export", str(tmp_path / "saved"), "--quantize", "int8", "--data",
+                       str(tmp_path / "data.npz"), "--out", str(tmp_path / "e"))  # fmt: skip
+    assert code == 0, err
+    code, out, err = cli("diagnose", str(tmp_path / "e"))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"edgekit: error: {tmp_path / 'saved'}: a SavedModel has no Keras layers to compare one "
+        "by one (its graph is one TFSMLayer); diagnose the export of the model's .keras or .h5 "
+        "file\n"
+    )
