@@ -50,9 +50,12 @@ _OUT_OF_MEMORY = (
 )
 
 
-# How LiteRT's errors end when an allocation failed: it gives no reason ("()", a bare
-# RuntimeError), or says that its XNNPACK delegate failed to reshape.
-LITERT_SILENT = ("()", "RuntimeError", "failed to reshape runtime")
+def litert_silent(message: str) -> bool:
+    """Whether a LiteRT error may be a failed allocation: LiteRT then gives no reason ("()",
+    a bare RuntimeError), or says that its XNNPACK delegate failed to reshape."""
+    if "failed to reshape runtime" in message:
+        return True
+    return message.rstrip(")").endswith(("(", "RuntimeError"))
 
 
 def litert_note(limit_bytes: int) -> str:

@@ -280,8 +280,8 @@ def test_bench_baseline_fails_on_a_row_it_no_longer_measures(tmp_path):
         ("--timeout", "-0", "--timeout takes seconds > 0, got -0.0"),
         ("--max-regression", "inf", "--max-regression must be a finite percentage, got inf"),
         ("--max-regression", "nan", "--max-regression must be a percentage >= 0, got nan"),
-        ("--memory-limit", "-1", "--memory-limit takes MiB >= 64 (or 0 for no limit), got -1"),
-        ("--memory-limit", "10", "--memory-limit takes MiB >= 64 (or 0 for no limit), got 10"),
+        ("--memory-limit", "-1", "--memory-limit takes auto, or MiB >= 64 (0 for no limit), got -1"),
+        ("--memory-limit", "10", "--memory-limit takes auto, or MiB >= 64 (0 for no limit), got 10"),
     ],
 )
 def test_flags_must_be_finite(export_dir, flag, value, message):
