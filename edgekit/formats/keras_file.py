@@ -336,7 +336,7 @@ def _check_keras(path: Path) -> tuple[dict[str, Any], int]:
                 from edgekit.formats.npz import scan_npz
 
                 with zf.open(weights) as fh, zipfile.ZipFile(fh) as inner:
-                    scan_npz(Path(f"{path}:{weights}"), inner)
+                    scan_npz(Path(f"{path}:{weights}"), inner, size=weights_bytes)
     except EdgekitError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,

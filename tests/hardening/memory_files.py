@@ -5,8 +5,8 @@
 * :func:`tflite_filling`: a ``.tflite`` whose ``FILL`` builds ``n x batch`` floats at run
   time (its declared tensor shapes are all small).
 * :func:`tflite_wide`: a ``.tflite`` whose activations are 4 MB per sample (fine at batch 1).
-* :func:`compressed_npz`: an ``.npz`` under 1 MB whose zeros unpack to ~90 MB (within the
-  100:1 the zip check allows), i.e. millions of samples.
+* :func:`compressed_npz`: an ``.npz`` under 1 MB whose zeros unpack to tens of MB (within the
+  32:1 the zip check allows), i.e. millions of samples.
 * :func:`peak_mb`: a CLI command's exit code, peak memory (its own and its children's) and
   stderr, run in a fresh process.
 """
@@ -110,7 +110,7 @@ def tflite_wide(path: Path) -> Path:
 
 def compressed_npz(path: Path, samples: int, features: int = 8) -> Path:
     """``x`` (zeros, float32) and ``y`` (zeros, int64), deflated, plus 900 KB of noise so the
-    file is just under 1 MB and may unpack to 100x that."""
+    file is just under 1 MB and may unpack to 32x that."""
     from numpy.lib import format as npy
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
