@@ -8,11 +8,13 @@ before Keras allocates anything.
 
 Every layer class that Keras 3 ships is either sized here (weights from its config and its
 build shape, as Keras computes them: a ``kernel_size`` of 3 is 3x3 in ``Conv2D``), or known to
-have no weights. Anything else that could be a layer, and a layer with weights but no
-build shape (Keras would then build it with whatever shape the graph hands it, which the
-config does not bound), is reported in ``unsized``: the caller refuses the file rather than
-count it as nothing. Objects that are not layers (initializers, dtype policies, ops of the
-functional API, ...) hold no weights.
+have no weights. A layer with weights but no build shape (Keras would then build it with
+whatever shape the graph hands it, which the config does not bound), code layers and lookup
+layers that would read a file are reported in ``unsized``: the caller refuses the file rather
+than count them as nothing. Any other class that could be a layer is ``unknown``: refused too
+if Keras itself could build it (:func:`unknown_keras_layer`, once Keras is imported). Objects
+that are not layers (initializers, dtype policies, ops of the functional API, ...) hold no
+weights.
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ class Declared:
     bytes a file could store them in (half a byte per int4 weight, one per int8, two per
     float16, four per float32); ``max_bytes``, the most Keras allocates for them; ``refused``,
     the first safe-mode-refused class (``Lambda``, ``TFSMLayer``); ``unsized``, one line per
-    layer whose weights cannot be sized from the config (the file must be refused)."""
+    layer whose weights cannot be sized from the config (the file must be refused);
+    ``unknown``, classes the tables do not know (a custom layer Keras cannot find allocates
+    nothing; one it can is refused once Keras is imported: :func:`unknown_keras_layer`)."""
 
     layers: int = 0
     weights: int = 0
@@ -94,6 +98,18 @@ class Declared:
     max_bytes: int = 0
     refused: str | None = None
     unsized: list[str] = field(default_factory=list)
+    unknown: list[Unknown] = field(default_factory=list)
+
+
+@dataclass
+class Unknown:
+    """A class the tables here do not know, that could be a layer: what Keras would resolve
+    it from (see :func:`sizable_by_keras`)."""
+
+    where: str
+    class_name: str
+    module: str | None
+    registered_name: str | None
 
 
 def declared(config: Any) -> Declared:
@@ -166,9 +182,41 @@ def _visit(out: Declared, obj: dict, cls: str, conf: dict, shapes: list[Shape]) 
         out.layers += 1
         out.unsized.append(f"{where} runs code whose weights cannot be sized from its config")
         return
-    if _is_layer(obj.get("module"), cls):
+    module, registered = obj.get("module"), obj.get("registered_name")
+    if _is_layer(module, cls):
         out.layers += 1
-        out.unsized.append(f"{where} is not a Keras layer whose weights edgekit can size")
+        out.unknown.append(
+            Unknown(
+                where=where,
+                class_name=cls,
+                module=module if isinstance(module, str) else None,
+                registered_name=registered if isinstance(registered, str) else None,
+            )
+        )
+
+
+def unknown_keras_layer(unknown: list[Unknown], keras: Any) -> str | None:
+    """The first of ``unknown`` that Keras would build although its weights cannot be sized
+    here (a class of Keras's own, outside ``keras.layers``), as a line for the refusal; None
+    when there is none. Classes registered in this process (``register_keras_serializable``)
+    are the user's own code and are let through; classes Keras cannot find build nothing (Keras
+    refuses them, and the loader names them)."""
+    import importlib
+
+    for item in unknown:
+        key = item.registered_name or item.class_name
+        if keras.saving.get_registered_object(key) is not None:
+            continue
+        module = item.module or ""
+        if not (module == "keras" or module.startswith("keras.")):
+            continue
+        try:
+            found = getattr(importlib.import_module(module), item.class_name, None)
+        except Exception:  # ImportError, or whatever importing a bad module name raises
+            continue
+        if isinstance(found, type):
+            return f"{item.where} is a Keras class whose weights edgekit cannot size"
+    return None
 
 
 def _is_layer(module: Any, cls: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
-from edgekit.formats.keras_config import declared
+from edgekit.formats.keras_config import Declared, declared, unknown_keras_layer
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -111,7 +111,7 @@ def load_model_file(path: str | Path) -> Any:
         return load_keras_model(path)
     if suffix in (".h5", ".hdf5"):
         size = path.stat().st_size
-        return _load(path, weights_bytes=size, file_bytes=size)
+        return _load(path, weights_bytes=size, file_bytes=size, found=None)
     raise EdgekitError(
         f"{path}: unknown model file type {suffix or '(no suffix)'!r}; edgekit reads .keras, "
         ".h5 and SavedModel directories"
@@ -122,8 +122,8 @@ def load_keras_model(path: str | Path) -> Any:
     """Load a ``.keras`` model in safe mode (a ``Lambda`` layer's code is never run)."""
     path = Path(path)
     is_keras_file(path)
-    _, weights_bytes = _check_keras(path)
-    return _load(path, weights_bytes=weights_bytes, file_bytes=path.stat().st_size)
+    _, weights_bytes, found = _check_keras(path)
+    return _load(path, weights_bytes=weights_bytes, file_bytes=path.stat().st_size, found=found)
 
 
 def is_keras_file(path: Path) -> None:
@@ -154,11 +154,15 @@ def _keras_version(path: Path) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def _load(path: Path, *, weights_bytes: int, file_bytes: int) -> Any:
-    """Keras's ``load_model`` in safe mode, with at most :func:`load_allowance` more memory."""
+def _load(path: Path, *, weights_bytes: int, file_bytes: int, found: Declared | None) -> Any:
+    """Keras's ``load_model`` in safe mode, with at most :func:`load_allowance` more memory;
+    ``found``: what :func:`_check_keras` found in its config (None: an ``.h5``)."""
     from edgekit.isolation import is_out_of_memory, memory_allowance
 
     keras = require("keras")  # imported first: TensorFlow's own memory is not the model's
+    unsizable = unknown_keras_layer(found.unknown, keras) if found is not None else None
+    if unsizable is not None:
+        raise EdgekitError(f"{path}: refused: in its config, {unsizable}; {_CHECKED_FIRST}")
     allowance = load_allowance(weights_bytes, file_bytes)
     try:
         with memory_allowance(allowance):
@@ -311,8 +315,12 @@ def check_keras_file(path: Path) -> dict[str, Any]:
     return _check_keras(path)[0]
 
 
-def _check_keras(path: Path) -> tuple[dict[str, Any], int]:
-    """:func:`check_keras_file`: (the config, the bytes its weights file unpacks to)."""
+_CHECKED_FIRST = "edgekit loads only models whose weights it can check against the file first"
+
+
+def _check_keras(path: Path) -> tuple[dict[str, Any], int, Declared | None]:
+    """:func:`check_keras_file`: (the config, the bytes its weights file unpacks to, what the
+    config declares; None without a config)."""
     from edgekit.formats.sizes import check_zip_sizes, human_bytes
 
     try:
@@ -320,7 +328,7 @@ def _check_keras(path: Path) -> tuple[dict[str, Any], int]:
             check_zip_sizes(path, zf, what="a .keras file")
             names = set(zf.namelist())
             if "config.json" not in names:
-                return {}, 0  # Keras names what is missing
+                return {}, 0, None  # Keras names what is missing
             info = zf.getinfo("config.json")
             if info.file_size > MAX_CONFIG_BYTES:
                 raise EdgekitError(
@@ -367,10 +375,7 @@ def _check_keras(path: Path) -> tuple[dict[str, Any], int]:
             f"most {MAX_LAYERS:,})"
         )
     if found.unsized:
-        raise EdgekitError(
-            f"{path}: refused: in its config, {found.unsized[0]}; edgekit loads only models "
-            "whose weights it can check against the file first"
-        )
+        raise EdgekitError(f"{path}: refused: in its config, {found.unsized[0]}; {_CHECKED_FIRST}")
     params = found.weights
     if params > MAX_PARAMS:
         raise EdgekitError(
@@ -384,7 +389,7 @@ def _check_keras(path: Path) -> tuple[dict[str, Any], int]:
         raise EdgekitError(
             f"{path}: refused: its config declares {_count(params)} weights, but {where}"
         )
-    return config, weights_bytes
+    return config, weights_bytes, found
 
 
 def load_allowance(weights_bytes: int, file_bytes: int) -> int:

@@ -212,9 +212,6 @@ HOSTILE = {
                         "in its config, layer 'hidden' (Dense) has no build_config, so its "
                         "weights cannot be sized; edgekit loads only models whose weights it "
                         "can check against the file first"),
-    "unknown-class": (_replace_layer("HugeDense", {"units": 10**6}, [None, 4]),
-                      "in its config, layer 'hidden' (HugeDense) is not a Keras layer whose "
-                      "weights edgekit can size;"),
     "jax-layer": (_replace_layer("JaxLayer", {"call_fn": "f"}, [None, 4]),
                   "in its config, layer 'hidden' (JaxLayer) runs code whose weights cannot be "
                   "sized from its config;"),
@@ -235,6 +232,48 @@ def test_hostile_configs_are_refused_before_keras_builds_anything(tmp_path, tiny
         with pytest.raises(EdgekitError) as info:
             read(path)
         assert first_line(info.value).startswith(f"{path}: refused: {message}"), case
+
+
+def test_a_class_keras_could_build_but_edgekit_cannot_size_is_refused_once_keras_is_here(
+    tmp_path, tiny_keras
+):
+    """An unknown class is checked against Keras itself when it is imported (in the process
+    that loads): one Keras would build is refused; one it cannot find builds nothing, and
+    the loader names it as a custom layer."""
+    from edgekit.formats.keras_file import check_keras_file, load_keras_model
+
+    def internal(config):
+        _replace_layer(
+            "IndexLookup",
+            {
+                "max_tokens": 10**9,
+                "num_oov_indices": 1,
+                "mask_token": None,
+                "oov_token": "x",
+                "vocabulary_dtype": "string",
+            },
+            [None, 4],
+        )(config)
+        _dense(config, "hidden")["module"] = "keras.src.layers.preprocessing.index_lookup"
+
+    path = with_config(tiny_keras, tmp_path / "internal.keras", internal)
+    check_keras_file(path)  # light: no Keras here
+    with pytest.raises(EdgekitError) as info:
+        load_keras_model(path)
+    assert first_line(info.value) == (
+        f"{path}: refused: in its config, layer 'hidden' (IndexLookup) is a Keras class whose "
+        "weights edgekit cannot size; edgekit loads only models whose weights it can check "
+        "against the file first"
+    )
+    path = with_config(tiny_keras, tmp_path / "custom.keras",
+                       _replace_layer("HugeDense", {"units": 10**6}, [None, 4]))  # fmt: skip
+    check_keras_file(path)
+    with pytest.raises(EdgekitError) as info:
+        load_keras_model(path)
+    assert first_line(info.value).startswith(
+        f"{path}: layer 'hidden' (HugeDense) is a custom layer, which edgekit does not export; "
+    )
+    assert "; Keras cannot load it without its Python class" in first_line(info.value)
 
 
 @pytest.mark.parametrize("command", ["inspect", "export"])
