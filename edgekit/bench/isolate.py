@@ -10,11 +10,16 @@ dies with its parent even when the parent is killed outright (SIGKILL): on Linux
 ``prctl(PR_SET_PDEATHSIG)``, everywhere through the worker watching its stdin for the end of
 file that the parent's death brings.
 
-The memory limit (``--memory-limit``, default :data:`DEFAULT_MEMORY_LIMIT_MB`) is
-``RLIMIT_DATA``: the child's private writable memory (heap, anonymous mappings), not the
-address space it reserves. ``RLIMIT_AS`` cannot be used: TensorFlow's import fails under
-1 GiB of address space (and reads as "not installed"), glibc reserves 64 MiB of address space
-per runtime thread (onnxruntime with 16 threads: 1.4 GB of address space for 150 MB of data),
+The memory limit (``--memory-limit``) is ``RLIMIT_DATA``: the child's private writable memory
+(heap, anonymous mappings), not the address space it reserves. By default (``auto``) each
+worker sets it itself, once its runtime is imported and its test data read: what it holds
+then plus a floor and a multiple of the model's and the data's size
+(:func:`edgekit.bench.measure.auto_allowance`: 384 MiB for a small model), so that a tiny
+hostile model whose graph builds a huge tensor at run time is an error row, not gigabytes.
+A number is the limit in MiB from the child's start, for all it does.
+
+``RLIMIT_AS`` cannot be used: TensorFlow's import fails under 1 GiB of address space (and reads
+as "not installed"), glibc reserves 64 MiB of address space per runtime thread (onnxruntime with 16 threads: 1.4 GB of address space for 150 MB of data),
 and CUDA reserves address space the size of the GPU's memory. Measured peaks of
 ``VmData`` on the digits model: LiteRT 96 MB, onnxruntime 111 MB (146 MB with 16 threads),
 the C runtime 95 MB, Keras on TensorFlow 480 MB.
@@ -34,81 +39,43 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import edgekit
-from edgekit.bench.job import Job
+from edgekit.bench.job import LIMIT_LINE, Job
 from edgekit.errors import EdgekitError
+from edgekit.isolation import child_env, child_setup, is_out_of_memory
 
 # What signal.getsignal returns for a handler installed from Python (SIG_DFL, SIG_IGN are ints).
 Handler = Callable[[int, FrameType | None], Any] | int
 
-DEFAULT_MEMORY_LIMIT_MB = 4096
-_PR_SET_PDEATHSIG = 1
-# What a child that ran out of its memory limit leaves on stderr (Python, C++, the C library).
-_OUT_OF_MEMORY = ("memoryerror", "bad_alloc", "cannot allocate memory", "out of memory")
+AUTO = "auto"
+MemoryLimit = int | str | None  # MiB, AUTO, or None (0) for no limit
+DEFAULT_MEMORY_LIMIT_MB: MemoryLimit = AUTO
 
 
-def check_memory_limit(limit_mb: int | None) -> int | None:
-    """``--memory-limit``: MiB >= 64, or 0 / None for no limit; returns the limit or None."""
+def check_memory_limit(limit_mb: MemoryLimit) -> MemoryLimit:
+    """``--memory-limit``: ``auto``, MiB >= 64, or 0 / None for no limit; returns the limit
+    (``auto``, MiB) or None."""
     if limit_mb is None or limit_mb == 0:
         return None
+    if limit_mb == AUTO:
+        return AUTO
     if not isinstance(limit_mb, int) or isinstance(limit_mb, bool) or not 64 <= limit_mb < 2**40:
-        raise EdgekitError(f"--memory-limit takes MiB >= 64 (or 0 for no limit), got {limit_mb}")
+        raise EdgekitError(
+            f"--memory-limit takes auto, or MiB >= 64 (0 for no limit), got {limit_mb}"
+        )
     return limit_mb
 
 
-def memory_error(limit_mb: int) -> str:
+def memory_error(limit_mb: int | None) -> str:
+    if limit_mb is None:  # auto, and the worker died before it said which
+        return "worker exceeded its memory limit (raise it with --memory-limit)"
     return f"worker exceeded the memory limit of {limit_mb} MiB (raise it with --memory-limit)"
-
-
-def _prctl() -> Callable[..., int] | None:
-    """libc's ``prctl`` (Linux), looked up here in the parent, not after a fork."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _child_setup(limit_mb: int | None) -> Callable[[], None]:
-    """What runs in the child between fork and exec: the memory limit and the death signal."""
-    parent = os.getpid()
-    prctl = _prctl()
-    limit = None if limit_mb is None else limit_mb << 20
-
-    def setup() -> None:
-        if limit is not None:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-        if prctl is not None:
-            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-            if os.getppid() != parent:  # the parent died before the death signal was set
-                os._exit(1)
-
-    return setup
 
 
 def worker_command() -> list[str]:
     return [sys.executable, "-m", "edgekit.bench.worker"]
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # The child must import this same edgekit: from a source tree that is not installed, put
-    # the tree on its path (an installed edgekit is found in site-packages anyway).
-    root = Path(edgekit.__file__).resolve().parent.parent
-    if (root / "pyproject.toml").is_file():
-        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    return env
 
 
 def _exchange(
@@ -160,22 +127,28 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _out_of_memory(text: str) -> bool:
-    text = text.lower()
-    return any(s in text for s in _OUT_OF_MEMORY)
-
-
 def _result(
-    returncode: int, stdout: str, stderr: str, limit_mb: int | None = None
+    returncode: int, stdout: str, stderr: str, limit_mb: MemoryLimit = None
 ) -> dict[str, Any]:
     result = _raw_result(returncode, stdout, stderr)
     if limit_mb is not None and result.get("status") == "error":
         # A MemoryError caught in the child, or a child that died of one (or of C++'s
         # std::bad_alloc, an abort) with the limit in place.
-        died = returncode != 0 and _out_of_memory(stderr[-4000:])
-        if died or _out_of_memory(str(result.get("error") or "")):
-            result = {**result, "error": memory_error(limit_mb)}
+        died = returncode != 0 and is_out_of_memory(stderr[-4000:])
+        if died or is_out_of_memory(str(result.get("error") or "")):
+            result = {**result, "error": memory_error(_limit_in_force(limit_mb, stderr))}
     return result
+
+
+def _limit_in_force(limit_mb: MemoryLimit, stderr: str) -> int | None:
+    """The limit the worker ran under: the one given, or what an ``auto`` worker said."""
+    if isinstance(limit_mb, int):
+        return limit_mb
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(LIMIT_LINE):
+            with contextlib.suppress(ValueError, IndexError):
+                return int(line[len(LIMIT_LINE) :].split()[0])
+    return None
 
 
 def _raw_result(returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
@@ -235,7 +208,7 @@ class WorkerPool:
         self,
         command: list[str] | None = None,
         *,
-        memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
+        memory_limit_mb: MemoryLimit = DEFAULT_MEMORY_LIMIT_MB,
     ) -> None:
         self.command = command or worker_command()
         self.memory_limit_mb = check_memory_limit(memory_limit_mb)
@@ -245,6 +218,7 @@ class WorkerPool:
     def _spawn(self, preload: str | None = None) -> subprocess.Popen:
         extra = ["--preload", preload] if preload and self.command == worker_command() else []
         posix = os.name == "posix"
+        limit = self.memory_limit_mb << 20 if isinstance(self.memory_limit_mb, int) else None
         with _signals_held():
             proc = subprocess.Popen(
                 [*self.command, *extra],
@@ -252,8 +226,8 @@ class WorkerPool:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env=_child_env(),
-                preexec_fn=_child_setup(self.memory_limit_mb) if posix else None,
+                env=child_env(),
+                preexec_fn=child_setup(limit) if posix else None,
             )
             self._live.add(proc)
         return proc
@@ -270,7 +244,8 @@ class WorkerPool:
         """Measure ``job`` in a child; never raises for what happens inside the child."""
         proc, self._spare = self._spare or self._spawn(), None
         try:
-            line = json.dumps({**job.to_json(), "watch_stdin": True}) + "\n"
+            auto = {"auto_memory_limit": True} if self.memory_limit_mb == AUTO else {}
+            line = json.dumps({**job.to_json(), "watch_stdin": True, **auto}) + "\n"
             stdout, stderr = _exchange(proc, line, timeout=timeout)
         except subprocess.TimeoutExpired:  # _exchange killed it
             return {

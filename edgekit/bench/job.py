@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+LIMIT_LINE = "edgekit-worker: memory limit "  # on its stderr: the limit a worker runs under
+
 
 @dataclass
 class Job:

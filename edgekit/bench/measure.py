@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.bench.job import Job
+from edgekit.bench.job import LIMIT_LINE, Job
 from edgekit.bench.stats import summarize, thin, throughput
 from edgekit.errors import EdgekitError, MissingExtraError
 from edgekit.runtime import RuntimeUnavailable, open_runner
@@ -34,6 +34,12 @@ _BACKENDS = {
     "keras": "tensorflow",
 }
 MAX_SAMPLES = 100_000
+# --memory-limit auto: what a measurement may add to the worker's memory once its runtime is
+# imported and its test data read: a floor, and a multiple of the model's and the data's size.
+AUTO_FLOOR_BYTES = 384 << 20
+AUTO_PER_MODEL_BYTE = 3
+AUTO_PER_DATA_BYTE = 2
+GPU_FLOOR_BYTES = 4096 << 20  # --device gpu: the limit is never below this
 
 
 class UsageError(EdgekitError):
@@ -193,10 +199,94 @@ def _check_sha256(job: Job) -> None:
         )
 
 
-def measure(job: Job) -> dict[str, Any]:
-    """Measure one job; returns the measured fields of a bench row (``status`` and all)."""
+def auto_allowance(job: Job, x: np.ndarray | None) -> int:
+    """``--memory-limit auto``: the bytes a measurement may add (see :data:`AUTO_FLOOR_BYTES`)."""
+    from edgekit.formats.sizes import artifact_bytes
+
+    try:
+        model = artifact_bytes(job.path)
+    except (OSError, EdgekitError):
+        model = 0  # the runner names what is wrong with the file
+    data = int(x.nbytes) if x is not None else 0
+    return AUTO_FLOOR_BYTES + AUTO_PER_MODEL_BYTE * model + AUTO_PER_DATA_BYTE * data
+
+
+def _limit_memory(job: Job, x: np.ndarray | None, auto: bool) -> None:
+    """Put the worker under its limit for good (``auto``: its memory now plus
+    :func:`auto_allowance`) and say on stderr which limit is in force."""
+    from edgekit.isolation import limit_private_memory, private_bytes
+
+    if auto:
+        allowance = auto_allowance(job, x)
+        if job.device == "gpu":  # CUDA's own host memory: never less than the old 4 GiB default
+            allowance = max(allowance, GPU_FLOOR_BYTES - (private_bytes() or 0))
+        limit_private_memory(allowance)
+    limit = _data_limit()
+    if limit is not None:
+        print(f"{LIMIT_LINE}{limit >> 20} MiB", file=sys.stderr, flush=True)
+
+
+def _data_limit() -> int | None:
+    """This process's ``RLIMIT_DATA`` in bytes (None: none, or not known here)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_DATA)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _activations_fit(job: Job, runner, x: np.ndarray | None) -> str | None:
+    """A ``.tflite``'s activations at the job's batch against the memory limit: why they do
+    not fit (None: they do, or nothing is known); the evaluation batch shrinks to fit."""
+    from edgekit.formats.sizes import human_bytes
+    from edgekit.formats.tflite_graph import activation_bytes
+    from edgekit.isolation import private_bytes
+
+    limit, now = _data_limit(), private_bytes()
+    if job.runtime != "tflite" or limit is None or now is None:
+        return None
+    room = limit - now
+    need = activation_bytes(job.path, batch=job.batch)
+    if need > room:
+        return (
+            f"its activations need {human_bytes(need)} at once at batch {job.batch}, more "
+            f"than the memory limit of {limit >> 20} MiB leaves free ({human_bytes(max(room, 0))}"
+            "); raise it with --memory-limit, or use a smaller --batch"
+        )
+    if x is not None and job.evaluate and job.eval_batch > job.batch:
+        while (
+            job.eval_batch > job.batch and activation_bytes(job.path, batch=job.eval_batch) > room
+        ):
+            job.eval_batch = max(job.batch, job.eval_batch // 2)
+    return None
+
+
+def measure(job: Job, *, auto_limit: bool = False) -> dict[str, Any]:
+    """Measure one job; returns the measured fields of a bench row (``status`` and all).
+
+    ``auto_limit`` (``--memory-limit auto``): once the runtime is imported and the data read,
+    the worker may add at most :func:`auto_allowance` to its memory.
+    """
     if job.device.startswith("qemu:"):
         return _measure_emulated(job)
+    result = _measure(job, auto_limit)
+    if result.get("status") == "error" and job.runtime in ("tflite", "tflm"):
+        result["error"] = _maybe_memory(str(result.get("error") or ""))
+    return result
+
+
+def _maybe_memory(error: str) -> str:
+    """LiteRT loses the reason of a failed allocation; under a memory limit, say so."""
+    from edgekit.isolation import is_out_of_memory, litert_note, litert_silent
+
+    limit = _data_limit()
+    if limit is None or is_out_of_memory(error) or not litert_silent(error):
+        return error
+    return f"{error}; {litert_note(limit)} (raise it with --memory-limit)"
+
+
+def _measure(job: Job, auto_limit: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"status": "ok", "error": None}
     backend = _BACKENDS.get(job.runtime)
     if backend:
@@ -228,6 +318,7 @@ def measure(job: Job) -> dict[str, Any]:
     try:
         if build is not None:
             build()
+        _limit_memory(job, x, auto_limit)
         t0 = clock()
         runner.__enter__()
     except RuntimeUnavailable as err:
@@ -258,6 +349,9 @@ def measure(job: Job) -> dict[str, Any]:
                     f"{job.data}: '{job.x_key}' has samples of shape {list(x.shape[1:])}, "
                     f"{os.path.basename(job.path)} takes [batch, {want}]"
                 ) from err
+        too_big = _activations_fit(job, runner, x)
+        if too_big is not None:
+            return {"status": "error", "error": f"{os.path.basename(job.path)}: {too_big}"}
         x_time = _timing_batch(runner, x, job.batch, job.seed)
         t0 = clock()
         feed = runner.prepare(x_time)

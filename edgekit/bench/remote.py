@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from edgekit.bench.flags import positive_ints
-from edgekit.bench.isolate import DEFAULT_MEMORY_LIMIT_MB
+from edgekit.bench.isolate import DEFAULT_MEMORY_LIMIT_MB, MemoryLimit
 from edgekit.bench.plan import Plan, apply_gates, plan_bench
 from edgekit.bench.result import BenchResult
 from edgekit.bench.rows import make_row
@@ -43,7 +43,7 @@ def run_remote(
     ssh_options: Sequence[str | tuple[str, str]],
     on_row: Callable[[BenchRow, int, int], None] | None,
     allow_failed: bool = False,
-    memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
+    memory_limit_mb: MemoryLimit = DEFAULT_MEMORY_LIMIT_MB,
 ) -> BenchResult:
     """Check everything here, measure on ``device``, then apply the gates here."""
     from edgekit.devices import bench_remote, parse_ssh_option

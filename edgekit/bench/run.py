@@ -21,7 +21,12 @@ from edgekit.bench.flags import (
     parse_devices,
     remote_device,
 )
-from edgekit.bench.isolate import DEFAULT_MEMORY_LIMIT_MB, WorkerPool, check_memory_limit
+from edgekit.bench.isolate import (
+    DEFAULT_MEMORY_LIMIT_MB,
+    MemoryLimit,
+    WorkerPool,
+    check_memory_limit,
+)
 from edgekit.bench.plan import Plan, apply_gates, plan_bench
 from edgekit.bench.remote import run_remote
 from edgekit.bench.result import BenchResult
@@ -51,7 +56,7 @@ def run_bench(
     remote_python: str | None = None,
     ssh_options: Sequence[str | tuple[str, str]] = (),
     allow_failed: bool = False,
-    memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
+    memory_limit_mb: MemoryLimit = DEFAULT_MEMORY_LIMIT_MB,
     on_row: OnRow | None = None,
 ) -> BenchResult:
     """Benchmark artifacts or export directories (default ``runs/latest/export``).
@@ -72,8 +77,10 @@ def run_bench(
     Only measured rows count: a budget whose rows were all skipped or failed, or that matches
     no row, fails; so does an artifact whose export validation failed (its manifest entry's
     ``validation.passed`` is false) unless ``allow_failed``. Every measuring child runs under
-    a memory limit of ``memory_limit_mb`` MiB (``RLIMIT_DATA``; 0 or None: none), and one that
-    exceeds it is an error row.
+    a memory limit of ``memory_limit_mb`` MiB (``RLIMIT_DATA``; ``"auto"``, the default: what
+    the child holds once its runtime is imported plus
+    :func:`~edgekit.bench.measure.auto_allowance`; 0 or None: none), and one that exceeds it
+    is an error row.
     """
     check_repeat(repeat)
     memory_limit_mb = check_memory_limit(memory_limit_mb)

@@ -54,8 +54,9 @@ def main(argv: list[str]) -> int:
             job_obj = json.loads(text + sys.stdin.read())
         if job_obj.pop("watch_stdin", False):
             _watch_parent()
+        auto_limit = job_obj.pop("auto_memory_limit", False) is True
         try:
-            result = measure(Job(**job_obj))
+            result = measure(Job(**job_obj), auto_limit=auto_limit)
         except UsageError as err:
             result = {"usage_error": str(err)}
     except BaseException:

@@ -76,13 +76,14 @@ if TYPE_CHECKING:
 @click.option(
     "--memory-limit",
     "memory_limit_mb",
-    type=int,
-    default=4096,
+    default="auto",
     show_default=True,
-    metavar="MIB",
+    metavar="auto|MIB",
+    callback=lambda ctx, param, value: int(value) if value.strip().isdigit() else value.strip(),
     help="Memory each measuring process may use (its private writable memory, RLIMIT_DATA; "
     "shared libraries and reserved address space do not count); one that needs more is an "
-    "error row. 0: no limit.",
+    "error row. auto: what it holds once its runtime is loaded, plus 384 MiB and 3x the "
+    "model's and 2x the test data's size. 0: no limit.",
 )
 @click.option(
     "--allow-failed",

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
+from edgekit.formats.keras_config import Declared, declared, unknown_keras_layer
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -109,7 +110,8 @@ def load_model_file(path: str | Path) -> Any:
     if suffix == ".keras":
         return load_keras_model(path)
     if suffix in (".h5", ".hdf5"):
-        return _load(path)
+        size = path.stat().st_size
+        return _load(path, weights_bytes=size, file_bytes=size, found=None)
     raise EdgekitError(
         f"{path}: unknown model file type {suffix or '(no suffix)'!r}; edgekit reads .keras, "
         ".h5 and SavedModel directories"
@@ -119,6 +121,13 @@ def load_model_file(path: str | Path) -> Any:
 def load_keras_model(path: str | Path) -> Any:
     """Load a ``.keras`` model in safe mode (a ``Lambda`` layer's code is never run)."""
     path = Path(path)
+    is_keras_file(path)
+    _, weights_bytes, found = _check_keras(path)
+    return _load(path, weights_bytes=weights_bytes, file_bytes=path.stat().st_size, found=found)
+
+
+def is_keras_file(path: Path) -> None:
+    """A ``.keras`` file Keras 3 can read, or a one-line :class:`EdgekitError` saying why not."""
     if not path.is_file():
         raise EdgekitError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
@@ -129,8 +138,6 @@ def load_keras_model(path: str | Path) -> Any:
             f"{path}: a Keras {version} (tf_keras) .keras file, which Keras 3 cannot read; "
             "re-save it with tf_keras as .h5 (model.save('model.h5')) and export that"
         )
-    check_keras_file(path)
-    return _load(path)
 
 
 def _keras_version(path: Path) -> str | None:
@@ -147,11 +154,22 @@ def _keras_version(path: Path) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def _load(path: Path) -> Any:
-    keras = require("keras")
+def _load(path: Path, *, weights_bytes: int, file_bytes: int, found: Declared | None) -> Any:
+    """Keras's ``load_model`` in safe mode, with at most :func:`load_allowance` more memory;
+    ``found``: what :func:`_check_keras` found in its config (None: an ``.h5``)."""
+    from edgekit.isolation import is_out_of_memory, memory_allowance
+
+    keras = require("keras")  # imported first: TensorFlow's own memory is not the model's
+    unsizable = unknown_keras_layer(found.unknown, keras) if found is not None else None
+    if unsizable is not None:
+        raise EdgekitError(f"{path}: refused: in its config, {unsizable}; {_CHECKED_FIRST}")
+    allowance = load_allowance(weights_bytes, file_bytes)
     try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
+        with memory_allowance(allowance):
+            return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as err:
+        if is_out_of_memory(err):
+            raise memory_refusal(path, allowance) from err
         custom = _unknown_class(path, keras)
         if custom is not None:  # what Keras says ("... could not be deserialized") is its own
             layer, kind = custom
@@ -242,6 +260,16 @@ def _refuse_load(path: Path, err: Exception) -> NoReturn:
     ) from err
 
 
+def memory_refusal(path: Path, allowance: int) -> EdgekitError:
+    """The refusal of a model whose loading needed more than its ``allowance`` of memory."""
+    from edgekit.formats.sizes import human_bytes
+
+    return EdgekitError(
+        f"{path}: refused: loading it needed more than the {human_bytes(allowance)} of memory "
+        "edgekit allows a model of its size (its layers allocate far more than its file holds)"
+    )
+
+
 def _one_line(err: BaseException, limit: int = 300) -> str:
     """An exception's message on one line: Keras puts its reason after a generic first
     line ("A total of 1 objects could not be loaded..."), so every line is kept, joined."""
@@ -263,8 +291,13 @@ MAX_CONFIG_BYTES = 8 << 20
 MAX_CONFIG_CONTAINERS = 500_000  # JSON objects and arrays: each costs memory once parsed
 MAX_LAYERS = 10_000
 WEIGHTS_FILES = ("model.weights.h5", "model.weights.npz")
-_RNN_GATES = {"LSTM": 4, "ConvLSTM1D": 4, "ConvLSTM2D": 4, "ConvLSTM3D": 4, "GRU": 3,
-              "SimpleRNN": 1}  # fmt: skip
+# What loading may add to the process's memory: a floor (Keras's own structures, measured
+# 44 MiB for a tiny model) and a multiple of the weights (measured: 5.7x for a 100 MB model,
+# the variables, their initial values and the arrays read back), counted at most at
+# LOAD_MAX_EXPANSION times the file's size on disk (weights that compress 100:1 are zeros).
+LOAD_FLOOR_BYTES = 256 << 20
+LOAD_PER_WEIGHT_BYTE = 6
+LOAD_MAX_EXPANSION = 4
 
 
 def check_keras_file(path: Path) -> dict[str, Any]:
@@ -274,9 +307,20 @@ def check_keras_file(path: Path) -> dict[str, Any]:
     (:func:`~edgekit.formats.sizes.check_zip_sizes`), a ``config.json`` over
     :data:`MAX_CONFIG_BYTES` or with absurdly many JSON containers or layers, a config whose
     layers declare more than :data:`MAX_PARAMS` weights or more than its weights file could
-    hold, a weights file whose arrays declare more than it could hold, and the layers safe
-    mode refuses (``Lambda``, ``TFSMLayer``), named as such.
+    hold (:func:`edgekit.formats.keras_config.declared`), a layer whose weights cannot be
+    sized from the config (no build shape, a class edgekit does not know, a vocabulary read
+    from a file), a weights file whose arrays declare more than it could hold, and the layers
+    safe mode refuses (``Lambda``, ``TFSMLayer``), named as such.
     """
+    return _check_keras(path)[0]
+
+
+_CHECKED_FIRST = "edgekit loads only models whose weights it can check against the file first"
+
+
+def _check_keras(path: Path) -> tuple[dict[str, Any], int, Declared | None]:
+    """:func:`check_keras_file`: (the config, the bytes its weights file unpacks to, what the
+    config declares; None without a config)."""
     from edgekit.formats.sizes import check_zip_sizes, human_bytes
 
     try:
@@ -284,7 +328,7 @@ def check_keras_file(path: Path) -> dict[str, Any]:
             check_zip_sizes(path, zf, what="a .keras file")
             names = set(zf.namelist())
             if "config.json" not in names:
-                return {}  # Keras names what is missing
+                return {}, 0, None  # Keras names what is missing
             info = zf.getinfo("config.json")
             if info.file_size > MAX_CONFIG_BYTES:
                 raise EdgekitError(
@@ -300,7 +344,7 @@ def check_keras_file(path: Path) -> dict[str, Any]:
                 from edgekit.formats.npz import scan_npz
 
                 with zf.open(weights) as fh, zipfile.ZipFile(fh) as inner:
-                    scan_npz(Path(f"{path}:{weights}"), inner)
+                    scan_npz(Path(f"{path}:{weights}"), inner, size=weights_bytes)
     except EdgekitError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
@@ -320,29 +364,38 @@ def check_keras_file(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(config, dict):
         raise EdgekitError(f"{path}: not a .keras model file (its config.json is not an object)")
-    layers, params, refused = declared_weights(config)
-    if refused == "Lambda":
+    found = declared(config)
+    if found.refused == "Lambda":
         raise EdgekitError(f"{path}: {LAMBDA_REFUSED}")
-    if refused == "TFSMLayer":
+    if found.refused == "TFSMLayer":
         raise EdgekitError(f"{path}: {TFSM_REFUSED}")
-    if layers > MAX_LAYERS:
+    if found.layers > MAX_LAYERS:
         raise EdgekitError(
-            f"{path}: refused: its config declares {layers:,} layers (edgekit loads at most "
-            f"{MAX_LAYERS:,})"
+            f"{path}: refused: its config declares {found.layers:,} layers (edgekit loads at "
+            f"most {MAX_LAYERS:,})"
         )
+    if found.unsized:
+        raise EdgekitError(f"{path}: refused: in its config, {found.unsized[0]}; {_CHECKED_FIRST}")
+    params = found.weights
     if params > MAX_PARAMS:
         raise EdgekitError(
             f"{path}: refused: its config declares {_count(params)} weights (edgekit loads "
             f"at most {MAX_PARAMS:,})"
         )
-    if params > 2 * weights_bytes + (64 << 10):  # int4 packs two weights in a byte
+    if found.min_bytes > weights_bytes + (64 << 10):  # at their dtypes' sizes (int4: 1/2 byte)
         where = (
             f"its {weights} holds {weights_bytes:,} bytes" if weights else "it has no weights file"
         )
         raise EdgekitError(
             f"{path}: refused: its config declares {_count(params)} weights, but {where}"
         )
-    return config
+    return config, weights_bytes, found
+
+
+def load_allowance(weights_bytes: int, file_bytes: int) -> int:
+    """The memory loading a model may add (see :data:`LOAD_FLOOR_BYTES`)."""
+    counted = min(weights_bytes, LOAD_MAX_EXPANSION * file_bytes)
+    return LOAD_FLOOR_BYTES + LOAD_PER_WEIGHT_BYTE * counted
 
 
 def _count(n: int) -> str:
@@ -387,127 +440,7 @@ def _check_h5(path: Path, zf: zipfile.ZipFile, name: str, size: int) -> None:
 
 
 def declared_weights(config: dict[str, Any]) -> tuple[int, int, str | None]:
-    """(layers, weights, refused class) a Keras model config declares, without Keras.
-
-    Every layer's weights follow from its config and its ``build_config`` input shape
-    (what Keras builds it with); a layer inside a wrapper (``Bidirectional``) takes the
-    wrapper's, and a layer without either is sized by the largest shape anywhere in the
-    config (an over-estimate, for hand-made configs only). ``refused``: ``Lambda`` or
-    ``TFSMLayer`` when the config holds one (safe mode refuses them).
-    """
-    largest = _largest_dim(config)
-    layers = params = 0
-    refused = None
-    stack: list[tuple[Any, list | None]] = [(config, None)]
-    seen = 0
-    while stack:
-        obj, inherited = stack.pop()
-        seen += 1
-        if isinstance(obj, list):
-            stack.extend((v, inherited) for v in obj)
-            continue
-        if not isinstance(obj, dict):
-            continue
-        cls, conf = obj.get("class_name"), obj.get("config")
-        shape = inherited
-        if isinstance(cls, str) and isinstance(conf, dict):
-            if cls in ("Lambda", "TFSMLayer") and refused is None:
-                refused = cls
-            own = _build_shape(obj.get("build_config"))
-            shape = own if own is not None else inherited
-            if own is not None or "layers" not in conf:
-                layers += "name" in conf and "trainable" in conf
-            params += _layer_params(cls, conf, shape, largest)
-        stack.extend((v, shape) for v in obj.values())
-    return layers, params, refused
-
-
-def _num(value: Any) -> int:
-    """A config number as a non-negative int (0 for anything else)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return 1 << 64
-        value = int(value)
-    return max(value, 0)
-
-
-def _dims(value: Any) -> list[int] | None:
-    """A shape (list of ints or nulls) as ints, a null as 1; None when it is not one."""
-    if not isinstance(value, list) or not value or len(value) > 64:
-        return None
-    if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-               for v in value):  # fmt: skip
-        return None
-    return [1 if v is None else _num(v) for v in value]
-
-
-def _build_shape(build: Any) -> list[int] | None:
-    """The (first) input shape of a ``build_config``."""
-    if not isinstance(build, dict):
-        return None
-    shape = build.get("input_shape")
-    for _ in range(4):  # several inputs: a list (or dict) of shapes
-        if isinstance(shape, dict):
-            shape = next(iter(shape.values()), None)
-        dims = _dims(shape)
-        if dims is not None:
-            return dims
-        if not isinstance(shape, list) or not shape:
-            return None
-        shape = shape[0]
-    return None
-
-
-def _largest_dim(config: Any) -> int:
-    """The largest number of features any shape in the config has (batch excluded)."""
-    best = 1
-    stack = [config]
-    while stack:
-        obj = stack.pop()
-        if isinstance(obj, dict):
-            stack.extend(obj.values())
-        elif isinstance(obj, list):
-            dims = _dims(obj)
-            if dims is not None:
-                best = max(best, math.prod(dims[1:]) if len(dims) > 1 else dims[0])
-            else:
-                stack.extend(obj)
-    return best
-
-
-def _layer_params(cls: str, conf: dict[str, Any], shape: list[int] | None, largest: int) -> int:
-    """Weights a layer of class ``cls`` builds for an input of ``shape`` (None: unknown)."""
-    n_in = shape[-1] if shape else largest
-    features = math.prod(shape[1:]) if shape and len(shape) > 1 else largest
-    base = cls[:-4] if cls.endswith("Cell") else cls
-    units, filters = _num(conf.get("units")), _num(conf.get("filters"))
-    kernel = conf.get("kernel_size")
-    k = math.prod(_num(v) for v in kernel) if isinstance(kernel, list) else max(_num(kernel), 1)
-    if base in ("Dense", "QuantizedDense"):
-        return units * (n_in + 1)
-    if base == "EinsumDense":
-        out = _dims(conf.get("output_shape")) or [_num(conf.get("output_shape")) or 1]
-        return (n_in + 1) * math.prod(out)
-    if base.startswith("DepthwiseConv"):
-        return n_in * _num(conf.get("depth_multiplier") or 1) * (k + 1)
-    if base.startswith("SeparableConv"):
-        dm = _num(conf.get("depth_multiplier") or 1)
-        return n_in * dm * k + n_in * dm * filters + filters
-    if base.startswith("Conv") and "LSTM" not in base:
-        return filters * (k * n_in + 1)
-    if base in _RNN_GATES:
-        gates = _RNN_GATES[base]
-        return gates * units * (n_in * (k if "Conv" in base else 1) + units + 2)
-    if base == "Embedding":
-        return _num(conf.get("input_dim")) * _num(conf.get("output_dim"))
-    if base in ("BatchNormalization", "LayerNormalization", "GroupNormalization"):
-        return 4 * n_in
-    if base in ("Normalization", "PReLU"):
-        return 3 * features
-    if base == "MultiHeadAttention":
-        heads, key = _num(conf.get("num_heads")), _num(conf.get("key_dim"))
-        value = _num(conf.get("value_dim")) or key
-        return heads * (2 * key + 2 * value) * (n_in + 1)
-    return 0
+    """(layers, weights, refused class) a Keras model config declares, without Keras
+    (:func:`edgekit.formats.keras_config.declared`)."""
+    found = declared(config)
+    return found.layers, found.weights, found.refused

@@ -48,16 +48,21 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
 
 
 def scan_npz(
-    path: Path, zf: zipfile.ZipFile, *, itemsize: Callable[[object], int | None] | None = None
+    path: Path,
+    zf: zipfile.ZipFile,
+    *,
+    itemsize: Callable[[object], int | None] | None = None,
+    size: int | None = None,
 ) -> dict[str, tuple[tuple[int, ...], str]]:
     """:func:`npz_headers` of an open archive (a ``.keras``'s weights are one, inside).
 
     ``itemsize``: bytes per element of a descr (None: unknown, not checked); the default
     knows the simple descrs without numpy, :func:`load_npz` passes numpy's, for all.
+    ``size``: the archive's bytes when it is not a file of its own (inside a ``.keras``).
     """
     from edgekit.formats.sizes import check_zip_sizes
 
-    check_zip_sizes(path, zf, what="an .npz")
+    check_zip_sizes(path, zf, what="an .npz", size=size)
     out = {}
     for info in zf.infolist():
         key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename

@@ -147,12 +147,20 @@ def load_saved_model(path: str | Path) -> Any:
     to ``--data`` names its arrays after them). Several outputs keep the signature's names
     too (``output_0``, ``output_1`` from ``model.export``), each through an ``Identity``."""
     path = Path(path)
+    from edgekit.formats.keras_file import load_allowance, memory_refusal
+    from edgekit.isolation import is_out_of_memory, memory_allowance
+
     check_saved_model(path)  # before TensorFlow runs any of it
     tf = require("tensorflow")
     keras = require("keras")
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    allowance = load_allowance(size, size)
     try:
-        loaded = tf.saved_model.load(str(path))
+        with memory_allowance(allowance):  # what loading may add (variables, constants)
+            loaded = tf.saved_model.load(str(path))
     except Exception as err:  # a corrupt graph: TensorFlow's own error types
+        if is_out_of_memory(err):
+            raise memory_refusal(path, allowance) from err
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise EdgekitError(f"{path}: cannot load the SavedModel ({first})") from err
     signatures = dict(getattr(loaded, "signatures", {}) or {})

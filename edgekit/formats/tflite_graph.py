@@ -332,9 +332,12 @@ def _vector_end(table, slot: int) -> int:
     return start + tab.VectorLen(o)
 
 
-def _check_model(path: Path, data, size: int, schema) -> None:
+def _check_model(path: Path, data, size: int, schema, batch: int = 1) -> int:
+    """The checks of :func:`check_tflite`; returns the most bytes of activations any subgraph
+    has alive at once at a batch of ``batch`` (tensors with a dynamic dimension grow with it)."""
     model = schema.Model.GetRootAs(data, 0)
     limit = memory_limit(size)
+    batch_peak = 0
     n_buf = _length(path, model.BuffersLength(), size, MAX_BUFFERS, "buffers")
     held: list[int] = []  # bytes of data each buffer holds (0: none)
     for i in range(n_buf):
@@ -377,11 +380,14 @@ def _check_model(path: Path, data, size: int, schema) -> None:
             )
         where = "" if s == 0 else f" of subgraph {s}"
         nbytes: list[int] = []
+        dynamic: list[bool] = []  # a -1 in its shape signature: it grows with the batch
         constant: list[bool] = []
         for i in range(n_t):
             t = sub.Tensors(i)
             rank = _length(path, t.ShapeLength(), size, MAX_RANK, f"dimensions in tensor {i}")
             dims = [int(t.Shape(j)) for j in range(rank)]
+            n_sig = min(t.ShapeSignatureLength(), MAX_RANK)
+            dynamic.append(any(int(t.ShapeSignature(j)) < 0 for j in range(n_sig)))
             dtype, itemsize = _TYPES.get(int(t.Type()), (f"type{t.Type()}", 1))
             elements = math.prod(max(d, 1) if d < 0 else d for d in dims)
             need = math.ceil(elements * itemsize)
@@ -449,6 +455,29 @@ def _check_model(path: Path, data, size: int, schema) -> None:
                 f"{path}: refused: its activations{where} need {peak:,} bytes at once; "
                 f"edgekit allows {limit:,} for a file of {size:,} bytes"
             )
+        if batch != 1:
+            scaled = [n * batch if d else n for n, d in zip(nbytes, dynamic, strict=True)]
+            peak = _peak(scaled, lifetimes)
+        batch_peak = max(batch_peak, peak)
+    return batch_peak
+
+
+def activation_bytes(path: str | Path, *, batch: int = 1) -> int:
+    """The most bytes of activations alive at once when ``path`` runs ``batch`` samples per
+    call: tensors whose shape signature has a dynamic (-1) dimension count ``batch`` times.
+    The file is checked as :func:`check_tflite` checks it (refusals included)."""
+    import mmap
+
+    path = Path(path)
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        try:
+            return _check_model(path, data, os.fstat(fh.fileno()).st_size, _schema(), batch)
+        except EdgekitError:
+            raise
+        except Exception as err:  # offsets that point anywhere: struct/index errors
+            raise CorruptFlatbuffer(
+                f"{path}: not a valid TensorFlow Lite model (truncated or corrupt flatbuffer)"
+            ) from err
 
 
 def _peak(nbytes: list[int], lifetimes: dict[int, list[int]]) -> int:

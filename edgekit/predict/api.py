@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib
 import io
 import json
 import os
@@ -125,6 +127,100 @@ def _columns(path: str | os.PathLike, info: ArtifactInfo, x: np.ndarray) -> list
     return select_columns(table, features=info.features, target=info.target, n_features=n).features
 
 
+# What predicting may add to the process's memory once its runtime is imported: a floor, a
+# multiple of the model's size and of the input file's (a row of results costs a few hundred
+# bytes of Python objects, so a file that unpacks to far more rows than it holds is refused).
+PREDICT_FLOOR_BYTES = 384 << 20
+PREDICT_PER_MODEL_BYTE = 4
+PREDICT_PER_INPUT_BYTE = 48
+# The module each runtime imports, imported before the allowance starts counting (the
+# generated C and TFLM run in processes of their own, which are not bounded here).
+_RUNTIME_MODULES = {"tflite": "ai_edge_litert.interpreter", "onnxruntime": "onnxruntime",
+                    "keras": "tensorflow"}  # fmt: skip
+
+
+def predict_allowance(artifact: Path, inputs: Path) -> int:
+    """The bytes :func:`predict` may add to the process's memory (see
+    :data:`PREDICT_FLOOR_BYTES`)."""
+    from edgekit.formats.sizes import artifact_bytes
+
+    try:
+        model = artifact_bytes(artifact)
+    except (OSError, EdgekitError):
+        model = 0  # the runner names what is wrong with the file
+    return (
+        PREDICT_FLOOR_BYTES
+        + PREDICT_PER_MODEL_BYTE * model
+        + PREDICT_PER_INPUT_BYTE * inputs.stat().st_size
+    )
+
+
+def _import_runtime(name: str) -> bool:
+    """Import ``name``'s module now (its own memory is not the model's); whether predicting
+    with it runs under an allowance (False: the C and TFLM runtimes, or an unknown one)."""
+    module = _RUNTIME_MODULES.get(name)
+    if module is None:
+        return False
+    with contextlib.suppress(ImportError, EdgekitError):  # the runner says what is missing
+        if module == "tensorflow":
+            from edgekit._lazy import require
+
+            require(module)
+        else:
+            importlib.import_module(module)
+    return True
+
+
+def _run(path: Path, inputs: Path, info: ArtifactInfo, *, runtime: str, threads: int, room: int):
+    """(the input samples, the model's outputs on them); a runtime that fails on them is a
+    one-line :class:`EdgekitError`. A ``.tflite`` runs in batches whose activations take at
+    most half of ``room`` (bytes)."""
+    from edgekit._lazy import silenced
+    from edgekit.isolation import is_out_of_memory
+    from edgekit.runtime import open_runner
+
+    # silenced: LiteRT's C++ notes on stderr ("INFO: Created TensorFlow Lite XNNPACK delegate")
+    with silenced(2), open_runner(path, runtime=runtime, threads=threads) as runner:
+        x = read_inputs(inputs, info, input_shape=runner.input.shape)
+        if info.ids:
+            check_ids([x], info.ids, str(inputs), columns=_columns(inputs, info, x))
+        try:
+            x = runner.check_features(x)
+        except EdgekitError as err:
+            want = ", ".join(str(d) for d in runner.input.shape[1:])
+            raise EdgekitError(
+                f"{inputs}: samples of shape {list(x.shape[1:])}, {path.name} takes [batch, {want}]"
+            ) from err
+        batch = 256
+        if runner.runtime == "tflite":
+            from edgekit.formats.tflite_graph import activation_bytes
+
+            while batch > 1 and activation_bytes(path, batch=batch) > room // 2:
+                batch //= 2
+        try:
+            return x, runner.infer_batched(x, batch=batch)
+        except EdgekitError:
+            raise
+        except Exception as err:  # the runtime's own exception types, on a hostile model
+            if is_out_of_memory(err):
+                raise MemoryError(str(err)) from err
+            text = " ".join(str(err).split())[:300]
+            raise EdgekitError(
+                f"{path}: the {runner.runtime} runtime failed on {inputs} "
+                f"({type(err).__name__}{': ' + text if text else ''})"
+            ) from err
+
+
+def _too_big(path: Path, inputs: Path, allowance: int) -> EdgekitError:
+    from edgekit.formats.sizes import human_bytes
+
+    return EdgekitError(
+        f"{path}: refused: predicting on {inputs} needed more than the "
+        f"{human_bytes(allowance)} of memory edgekit allows for a model and an input of "
+        "their size (the model's tensors, or the number of samples, far exceed the files)"
+    )
+
+
 def predict(
     artifact: str | os.PathLike,
     inputs: str | os.PathLike,
@@ -139,33 +235,33 @@ def predict(
     the run's ``run.json``) has them, else it is the class index; for regression it is the
     value.
     """
-    from edgekit.runtime import open_runner
+    from edgekit.isolation import is_out_of_memory, litert_note, litert_silent, memory_allowance
+    from edgekit.runtime import runtime_for
 
     path = Path(artifact)
     if not path.is_file():
         raise EdgekitError(f"{path}: no such file")
     if not Path(inputs).is_file():
         raise EdgekitError(f"{inputs}: no such file")
-    from edgekit._lazy import silenced
-
     info = artifact_info(path)
-    # silenced: LiteRT's C++ notes on stderr ("INFO: Created TensorFlow Lite XNNPACK delegate")
-    with silenced(2), open_runner(path, runtime=runtime, threads=threads) as runner:
-        x = read_inputs(inputs, info, input_shape=runner.input.shape)
-        if info.ids:
-            check_ids([x], info.ids, str(inputs), columns=_columns(inputs, info, x))
-        try:
-            x = runner.check_features(x)
-        except EdgekitError as err:
-            want = ", ".join(str(d) for d in runner.input.shape[1:])
-            raise EdgekitError(
-                f"{inputs}: samples of shape {list(x.shape[1:])}, {path.name} takes [batch, {want}]"
-            ) from err
-        outputs = runner.infer_batched(x)
-    outputs = np.asarray(outputs, np.float64).reshape(len(x), -1)
-    task = info.task or ("multiclass" if outputs.shape[1] > 1 else "unknown")
-    rows = [
-        Prediction(label=_label(o, task, info.labels), scores=[_short(v) for v in o])
-        for o in outputs
-    ]
+    name = runtime_for(path) if runtime == "auto" else runtime
+    bounded = _import_runtime(name)
+    allowance = predict_allowance(path, Path(inputs))
+    try:
+        with memory_allowance(allowance) if bounded else contextlib.nullcontext():
+            x, outputs = _run(
+                path, Path(inputs), info, runtime=runtime, threads=threads, room=allowance
+            )
+            outputs = np.asarray(outputs, np.float64).reshape(len(x), -1)
+            task = info.task or ("multiclass" if outputs.shape[1] > 1 else "unknown")
+            rows = [
+                Prediction(label=_label(o, task, info.labels), scores=[_short(v) for v in o])
+                for o in outputs
+            ]
+    except (MemoryError, EdgekitError) as err:
+        if isinstance(err, MemoryError) or (bounded and is_out_of_memory(str(err))):
+            raise _too_big(path, Path(inputs), allowance) from err
+        if bounded and name == "tflite" and litert_silent(str(err)):
+            raise EdgekitError(f"{err}; {litert_note(allowance)}") from err
+        raise
     return Predictions(artifact=path, task=task, info=info, rows=rows, source=Path(inputs))

@@ -27,6 +27,8 @@ from edgekit.errors import EdgekitError
 from tests.conftest import chdir, cli
 from tests.devices import conftest as device_fixtures
 
+MEMORY_LIMIT_TAKES = "--memory-limit takes auto, or MiB >= 64 (0 for no limit)"
+
 FAST = ["--warmup", "1", "--runs", "5", "--min-time", "0"]
 QUICK = dict(warmup=1, runs=5, min_time=0.0)
 ARTIFACTS = ("model.float32.tflite", "model.int8.tflite", "model.float32.onnx")
@@ -280,8 +282,8 @@ def test_bench_baseline_fails_on_a_row_it_no_longer_measures(tmp_path):
         ("--timeout", "-0", "--timeout takes seconds > 0, got -0.0"),
         ("--max-regression", "inf", "--max-regression must be a finite percentage, got inf"),
         ("--max-regression", "nan", "--max-regression must be a percentage >= 0, got nan"),
-        ("--memory-limit", "-1", "--memory-limit takes MiB >= 64 (or 0 for no limit), got -1"),
-        ("--memory-limit", "10", "--memory-limit takes MiB >= 64 (or 0 for no limit), got 10"),
+        ("--memory-limit", "-1", f"{MEMORY_LIMIT_TAKES}, got -1"),
+        ("--memory-limit", "10", f"{MEMORY_LIMIT_TAKES}, got 10"),
     ],
 )
 def test_flags_must_be_finite(export_dir, flag, value, message):
