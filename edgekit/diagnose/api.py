@@ -32,6 +32,20 @@ from edgekit.formats.manifest import beside, input_quantization, load_manifest, 
 
 FLOAT_VARIANTS = ("float32", "onnx-float32")
 MAX_SAMPLES = 1000  # of the data, the first ones: enough for every statistic here
+# Every layer's output is held for every sample, several times over (the float references,
+# the artifact's captured tensors, the continued float runs in float64): the samples are
+# capped so that this stays within MEMORY_BUDGET, whatever the layers' widths.
+MEMORY_BUDGET = 192 << 20
+COPIES = 12  # of each layer output per sample, counted generously
+MIN_SAMPLES = 32
+
+
+def samples_within_memory(chain: FloatChain, n: int) -> int:
+    """How many of ``n`` samples diagnose can hold every layer's output for within
+    :data:`MEMORY_BUDGET` (at least :data:`MIN_SAMPLES`, at most ``n``)."""
+    values = sum(int(np.prod(chain.shape(i), dtype=np.int64)) for i in range(len(chain.names)))
+    per_sample = max(1, values) * 8 * COPIES
+    return int(min(n, max(MIN_SAMPLES, MEMORY_BUDGET // per_sample)))
 
 
 def _tflite(path: Path, feed: np.ndarray) -> Capture:
@@ -294,6 +308,7 @@ def diagnose(
             f"{data_name}: features have shape {list(x.shape[1:])}, the model takes "
             f"{list(chain.shape(0))}"
         )
+    x = x[: samples_within_memory(chain, len(x))]  # a very wide model: fewer samples
     from edgekit._lazy import silenced
 
     references = _References(chain, x)

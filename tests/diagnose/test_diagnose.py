@@ -221,3 +221,22 @@ def test_a_saved_model_export_is_refused_in_one_line(tmp_path):
         "by one (its graph is one TFSMLayer); diagnose the export of the model's .keras or .h5 "
         "file\n"
     )
+
+
+def test_a_very_wide_model_is_diagnosed_on_fewer_samples():
+    """Diagnose holds every layer's output for every sample: a 60,000-unit layer (a 1 MB
+    .keras) at 1,000 samples would take GBs, so the samples are capped to stay in budget."""
+    import keras
+
+    from edgekit.diagnose.api import MEMORY_BUDGET, MIN_SAMPLES, samples_within_memory
+    from edgekit.diagnose.chain import FloatChain
+
+    def chain(width: int) -> FloatChain:
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(width, name="w"),
+                                  keras.layers.Dense(2, name="o")])  # fmt: skip
+        return FloatChain(model, "m.keras")
+
+    assert samples_within_memory(chain(16), 1000) == 1000
+    wide = samples_within_memory(chain(60_000), 1000)
+    assert MIN_SAMPLES <= wide < 100
+    assert wide * 60_003 * 8 * 12 <= MEMORY_BUDGET
