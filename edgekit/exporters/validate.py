@@ -58,6 +58,19 @@ class Reference:
         return m.task_metrics(self.outputs, self.y, self.task)
 
 
+# Samples per call while validating: up to MAX_BATCH, fewer for a wide model, so that one
+# call's activations stay near BATCH_BYTES. A feedforward model holds at least one weight per
+# activation value of a sample, so its file's size bounds a sample's activations.
+MAX_BATCH = 1024
+BATCH_BYTES = 64 << 20
+
+
+def validation_batch(path: Path) -> int:
+    from edgekit.formats.sizes import artifact_bytes
+
+    return int(max(1, min(MAX_BATCH, BATCH_BYTES // max(1, artifact_bytes(path)))))
+
+
 def validate(
     path: Path,
     ref: Reference,
@@ -83,7 +96,7 @@ def validate(
     with open_runner(
         path, input_quantization=input_quantization[0] if input_quantization else None
     ) as runner:
-        outputs = runner.infer_batched(ref.x, batch=1024)
+        outputs = runner.infer_batched(ref.x, batch=validation_batch(path))
         inputs = [t.to_json() for t in runner.inputs]
         outs = [t.to_json() for t in runner.outputs]
     return (
