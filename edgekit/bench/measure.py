@@ -34,6 +34,7 @@ _BACKENDS = {
     "keras": "tensorflow",
 }
 MAX_SAMPLES = 100_000
+EVAL_BATCH_BYTES = 64 << 20  # activations per evaluation call (accuracy on --data), at most
 # --memory-limit auto: what a measurement may add to the worker's memory once its runtime is
 # imported and its test data read: a floor, and a multiple of the model's and the data's size.
 AUTO_FLOOR_BYTES = 384 << 20
@@ -255,8 +256,10 @@ def _activations_fit(job: Job, runner, x: np.ndarray | None) -> str | None:
             "); raise it with --memory-limit, or use a smaller --batch"
         )
     if x is not None and job.evaluate and job.eval_batch > job.batch:
+        # Evaluation is not timed: a call's activations need not take all the room there is.
+        budget = min(room, EVAL_BATCH_BYTES)
         while (
-            job.eval_batch > job.batch and activation_bytes(job.path, batch=job.eval_batch) > room
+            job.eval_batch > job.batch and activation_bytes(job.path, batch=job.eval_batch) > budget
         ):
             job.eval_batch = max(job.batch, job.eval_batch // 2)
     return None
