@@ -133,7 +133,12 @@ def test_the_evaluation_batch_shrinks_to_fit(hostile):
     """256 samples of 4 MB activations (2 GB) would not fit: it evaluates in smaller batches."""
     (row,) = run_bench([hostile["wide"]], data=hostile["data"], **QUICK).rows
     assert row.status == "ok", row.error
-    assert row.peak_rss_mb < 600
+    # Against the same bench without data (no evaluation): a worker's RSS includes what it
+    # shares with the process it was forked from, which a test suite that imported
+    # TensorFlow makes large; the evaluation itself adds at most ~64 MiB of activations.
+    (plain,) = run_bench([hostile["wide"]], **QUICK).rows
+    assert plain.status == "ok", plain.error
+    assert row.peak_rss_mb - plain.peak_rss_mb < 150, (row.peak_rss_mb, plain.peak_rss_mb)
 
 
 # --- predict -------------------------------------------------------------------------------
