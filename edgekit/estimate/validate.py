@@ -31,21 +31,10 @@ from typing import Any
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
 from edgekit.formats.onnx_wire import OnnxGraph
-from edgekit.formats.tflite_graph import TFLiteGraph
+from edgekit.formats.tflite_graph import TFLiteGraph, shape_text, tensor_label
 
 CUSTOM = 32
 MAC_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "DEPTHWISE_CONV_2D")
-
-
-def _label(raw: Any, index: int) -> str:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-    text = text or f"t{index}"
-    return repr(text if len(text) <= 40 else text[:37] + "...")
-
-
-def _dims(dims: list[int]) -> str:
-    text = "[" + ", ".join(map(str, dims)) + "]"
-    return text if len(text) <= 80 else text[:77] + "...]"
 
 
 # --- .tflite --------------------------------------------------------------------------------
@@ -99,11 +88,11 @@ def _check_flatbuffer(path: Path, model, schema) -> dict[tuple[str, int], str]:
             used.setdefault((names[builtin], version), f"operator {k}{where}")
         for i in range(sub.TensorsLength()):
             t = sub.Tensors(i)
-            label = f"tensor {i}{where} ({_label(t.Name(), i)})"
+            label = f"tensor {i}{where} ({tensor_label(t.Name(), i)})"
             shape = [int(t.Shape(j)) for j in range(t.ShapeLength())]
             if any(d < 0 for d in shape):
                 raise EdgekitError(
-                    f"{path}: refused: {label} has shape {_dims(shape)}, with a negative "
+                    f"{path}: refused: {label} has shape {shape_text(shape)}, with a negative "
                     "dimension (LiteRT refuses it: its size overflows)"
                 )
             if t.ShapeSignatureIsNone():
@@ -114,13 +103,13 @@ def _check_flatbuffer(path: Path, model, schema) -> dict[tuple[str, int], str]:
             )
             if not agree:
                 raise EdgekitError(
-                    f"{path}: refused: {label} has shape_signature {_dims(signature)}, which "
-                    f"does not match its shape {_dims(shape)} (-1 marks an unknown dimension)"
+                    f"{path}: refused: {label} has shape_signature {shape_text(signature)}, which "
+                    f"does not match its shape {shape_text(shape)} (-1 marks an unknown dimension)"
                 )
             if s == 0 and -1 in signature[1:]:
                 raise EdgekitError(
                     f"{path}: cannot estimate: {label} has shape_signature "
-                    f"{_dims(signature)}, unknown beyond the batch; edgekit estimates fixed "
+                    f"{shape_text(signature)}, unknown beyond the batch; edgekit estimates fixed "
                     "shapes (only the first dimension may be -1)"
                 )
     return used
@@ -190,8 +179,8 @@ def _check_graph(path: Path, g: TFLiteGraph) -> None:
         t = g.tensors[i]
         if not t.is_constant and t.size == 0:
             raise EdgekitError(
-                f"{path}: cannot estimate: tensor {i} ({_label(t.name, i)}) has no elements "
-                f"(shape {_dims(list(t.shape))}); LiteRT resizes it when it runs, so its "
+                f"{path}: cannot estimate: tensor {i} ({tensor_label(t.name, i)}) has no elements "
+                f"(shape {shape_text(list(t.shape))}); LiteRT resizes it when it runs, so its "
                 "declared size is not the one it needs"
             )
     for op in g.ops:
@@ -231,8 +220,8 @@ def _check_mac_op(path: Path, g: TFLiteGraph, op) -> None:
         units, n_in = w.shape[0], math.prod(w.shape[1:])
         if n_in == 0 or x.size % n_in:
             raise EdgekitError(
-                f"{path}: refused: {label} reads input {_dims(list(x.shape))} with weights "
-                f"{_dims(list(w.shape))}: its {x.size:,} values are no whole number of rows "
+                f"{path}: refused: {label} reads input {shape_text(list(x.shape))} with weights "
+                f"{shape_text(list(w.shape))}: its {x.size:,} values are no whole number of rows "
                 f"of {n_in:,} (LiteRT refuses it)"
             )
         expected = x.size // n_in * units
@@ -258,9 +247,9 @@ def _check_mac_op(path: Path, g: TFLiteGraph, op) -> None:
         expected = x.shape[0] * max(h, 0) * max(wd, 0) * channels
     if expected is not None and expected != out.size:
         raise EdgekitError(
-            f"{path}: refused: {label} declares output {_dims(list(out.shape))} "
-            f"({out.size:,} values), but input {_dims(list(x.shape))} and weights "
-            f"{_dims(list(w.shape))} make {expected:,} (LiteRT would resize it when it runs)"
+            f"{path}: refused: {label} declares output {shape_text(list(out.shape))} "
+            f"({out.size:,} values), but input {shape_text(list(x.shape))} and weights "
+            f"{shape_text(list(w.shape))} make {expected:,} (LiteRT would resize it when it runs)"
         )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.exporters.validate import Reference, judge
-from edgekit.runtime.base import TensorInfo
+from edgekit.runtime.base import TensorInfo, override_quantization
 
 
 def input_names(model: Any) -> list[str]:
@@ -51,24 +51,6 @@ def _tensor(name: str, detail: dict) -> TensorInfo:
     return TensorInfo(name=name, shape=shape, dtype=dtype.name, quantization=quant)
 
 
-def _override(path: Path, tensor: TensorInfo, quantization: dict[str, Any]) -> None:
-    """``tensor`` quantized with the manifest's (per-feature) parameters, not its own."""
-    from edgekit.runtime.base import feature_params
-
-    if tensor.quantization is None or np.dtype(tensor.dtype).kind == "f":
-        raise EdgekitError(
-            f"{path.name}: the manifest gives input quantization for float input {tensor.name}"
-        )
-    scale, _ = feature_params(quantization)
-    features = int(np.prod([d for d in tensor.shape[1:] if d > 0]))
-    if scale.ndim == 1 and len(scale) != features:
-        raise EdgekitError(
-            f"{path.name}: the manifest's quantization of input {tensor.name} has {len(scale)} "
-            f"features, it takes {features}"
-        )
-    tensor.quantization = dict(quantization)
-
-
 def _run_tflite(
     path: Path,
     xs: list[np.ndarray],
@@ -91,7 +73,7 @@ def _run_tflite(
         raise EdgekitError(f"{path.name}: its signature has no input {', '.join(missing)}")
     for name, q in zip(names, quantization or [None] * len(names), strict=True):
         if q is not None:
-            _override(path, ins[name], q)
+            override_quantization(path, ins[name], q, named=True)
     if output_names is not None and set(output_names) == set(outs):
         order = list(output_names)  # the Keras names, in the model's order
     else:  # an older export's output_0, output_1, ..., output_10

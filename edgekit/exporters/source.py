@@ -42,8 +42,10 @@ def data_files(source: str | Path | None) -> list[Path]:
     """The data files an export of ``source`` reads beside the model (a run's
     ``data/test.npz`` and ``data/calibration.npz``, or those in ``data/`` beside a model file),
     named before anything is read so that no output replaces them."""
+    from edgekit.formats.keras_file import is_saved_model
+
     path = Path(source) if source is not None else Path("runs/latest")
-    base = path if path.is_dir() and not (path / "saved_model.pb").is_file() else path.parent
+    base = path if path.is_dir() and not is_saved_model(path) else path.parent
     return [base / "data" / name for name in ("test.npz", "calibration.npz")]
 
 

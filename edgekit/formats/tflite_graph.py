@@ -285,9 +285,13 @@ def check_tflite(path: str | Path) -> None:
     (256 MiB, or 64x the file's size when that is larger). The file is memory-mapped and
     only the flatbuffer's tables are read, so a large model costs no copy.
     """
+    _checked(Path(path), batch=1)
+
+
+def _checked(path: Path, *, batch: int) -> int:
+    """:func:`check_tflite`'s checks at ``batch``; returns the activations' peak bytes."""
     import mmap
 
-    path = Path(path)
     if not path.is_file():
         raise EdgekitError(f"{path}: no such file")
     with open(path, "rb") as fh:
@@ -297,9 +301,8 @@ def check_tflite(path: str | Path) -> None:
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             if data[4:8] != b"TFL3":
                 raise EdgekitError(f"{path}: not a TensorFlow Lite flatbuffer")
-            schema = _schema()
             try:
-                _check_model(path, data, size, schema)
+                return _check_model(path, data, size, _schema(), batch)
             except EdgekitError:
                 raise
             except Exception as err:  # offsets that point anywhere: struct/index errors
@@ -391,17 +394,17 @@ def _check_model(path: Path, data, size: int, schema, batch: int = 1) -> int:
             dtype, itemsize = _TYPES.get(int(t.Type()), (f"type{t.Type()}", 1))
             elements = math.prod(max(d, 1) if d < 0 else d for d in dims)
             need = math.ceil(elements * itemsize)
-            name = _name(t.Name(), i)
+            name = tensor_label(t.Name(), i)
             if need >= 1 << 63:
                 raise _bad(
                     path,
-                    f"tensor {i}{where} ({name}) has shape {_shape_text(dims)}, whose size "
+                    f"tensor {i}{where} ({name}) has shape {shape_text(dims)}, whose size "
                     "overflows 64 bits",
                 )
             if need > limit:
                 raise EdgekitError(
                     f"{path}: refused: tensor {i}{where} ({name}) declares {need:,} bytes "
-                    f"({dtype} {_shape_text(dims)}); edgekit allows {limit:,} for a file of "
+                    f"({dtype} {shape_text(dims)}); edgekit allows {limit:,} for a file of "
                     f"{size:,} bytes"
                 )
             buf = int(t.Buffer())
@@ -415,7 +418,7 @@ def _check_model(path: Path, data, size: int, schema, batch: int = 1) -> int:
                 if has != need and not packed:
                     raise _bad(
                         path,
-                        f"tensor {i}{where} ({name}) is {dtype} {_shape_text(dims)}, "
+                        f"tensor {i}{where} ({name}) is {dtype} {shape_text(dims)}, "
                         f"{need:,} bytes, but its buffer holds {has:,}",
                     )
             nbytes.append(need)
@@ -466,18 +469,7 @@ def activation_bytes(path: str | Path, *, batch: int = 1) -> int:
     """The most bytes of activations alive at once when ``path`` runs ``batch`` samples per
     call: tensors whose shape signature has a dynamic (-1) dimension count ``batch`` times.
     The file is checked as :func:`check_tflite` checks it (refusals included)."""
-    import mmap
-
-    path = Path(path)
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        try:
-            return _check_model(path, data, os.fstat(fh.fileno()).st_size, _schema(), batch)
-        except EdgekitError:
-            raise
-        except Exception as err:  # offsets that point anywhere: struct/index errors
-            raise CorruptFlatbuffer(
-                f"{path}: not a valid TensorFlow Lite model (truncated or corrupt flatbuffer)"
-            ) from err
+    return _checked(Path(path), batch=batch)
 
 
 def _peak(nbytes: list[int], lifetimes: dict[int, list[int]]) -> int:
@@ -493,12 +485,14 @@ def _peak(nbytes: list[int], lifetimes: dict[int, list[int]]) -> int:
     return peak
 
 
-def _name(raw, index: int) -> str:
+def tensor_label(raw: Any, index: int) -> str:
+    """A tensor's name for a message: quoted, cut at 40 characters, ``t<index>`` if none."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
     text = text or f"t{index}"
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
-def _shape_text(dims: list[int]) -> str:
+def shape_text(dims: list[int]) -> str:
+    """``[1, 8]`` for a message, cut at 80 characters."""
     text = "[" + ", ".join(map(str, dims)) + "]"
     return text if len(text) <= 80 else text[:77] + "...]"

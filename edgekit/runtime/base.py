@@ -84,6 +84,26 @@ def feature_params(quantization: dict[str, Any]) -> tuple[np.ndarray, np.ndarray
     return scale, zero_point
 
 
+def override_quantization(
+    path: Path, tensor: TensorInfo, quantization: dict[str, Any], *, named: bool = False
+) -> None:
+    """Quantize ``tensor`` (an integer input of the artifact at ``path``) with the manifest's
+    (per-feature) parameters instead of its own; refused for a float input or a feature
+    count that is not the tensor's. ``named``: messages name the input (several inputs)."""
+    which = f"float input {tensor.name}" if named else "a float input"
+    if tensor.quantization is None or np.dtype(tensor.dtype).kind == "f":
+        raise EdgekitError(f"{path.name}: the manifest gives input quantization for {which}")
+    scale, _ = feature_params(quantization)
+    features = int(np.prod([d for d in tensor.shape[1:] if d > 0]))
+    if scale.ndim == 1 and len(scale) != features:
+        what = f"quantization of input {tensor.name}" if named else "input quantization"
+        taker = "it takes" if named else "the model takes"
+        raise EdgekitError(
+            f"{path.name}: the manifest's {what} has {len(scale)} features, {taker} {features}"
+        )
+    tensor.quantization = dict(quantization)
+
+
 class Runner(ABC):
     """Load an artifact, then run it: ``with Runner(path) as r: y = r.infer(x)``."""
 
@@ -119,23 +139,8 @@ class Runner(ABC):
         if self.input_quantization is None and self.inputs:
             self.input_quantization = _manifest_input_quantization(self.path, self.inputs[0])
         if self.input_quantization is not None and self.inputs:
-            self._override_input_quantization(self.input_quantization)
+            override_quantization(self.path, self.inputs[0], self.input_quantization)
         return self
-
-    def _override_input_quantization(self, quantization: dict[str, Any]) -> None:
-        tensor = self.inputs[0]
-        if tensor.quantization is None or np.dtype(tensor.dtype).kind == "f":
-            raise EdgekitError(
-                f"{self.path.name}: the manifest gives input quantization for a float input"
-            )
-        scale, _ = feature_params(quantization)
-        features = int(np.prod([d for d in tensor.shape[1:] if d > 0]))
-        if scale.ndim == 1 and len(scale) != features:
-            raise EdgekitError(
-                f"{self.path.name}: the manifest's input quantization has {len(scale)} "
-                f"features, the model takes {features}"
-            )
-        tensor.quantization = dict(quantization)
 
     def __exit__(self, *exc) -> None:
         self.close()

@@ -238,7 +238,8 @@ def test_compare_fails_on_a_row_measured_in_the_base_only(tmp_path, new_rows, ve
     new = _bench_json(tmp_path / "new.json", new_rows)
     code, out, err = cli("compare", str(base), str(new), "--json")
     assert code == 1, err
-    doc = json.loads(out)["comparison"] if "comparison" in json.loads(out) else json.loads(out)
+    doc = json.loads(out)
+    assert doc["schema"] == "edgekit.compare/1"
     assert doc["passed"] is False
     assert {r["artifact"]: r["verdict"] for r in doc["rows"]}["model.int8.tflite"] == verdict
     assert err.strip().endswith(f"1 row(s) measured in the base not measured now: {line}")
@@ -256,11 +257,10 @@ def test_compare_passes_when_the_base_had_not_measured_it_either(tmp_path):
 
 def test_bench_baseline_fails_on_a_row_it_no_longer_measures(tmp_path):
     from edgekit.bench.ci import cases
+    from edgekit.bench.comparison import compare
 
     base = [_measured("float32"), _measured("int8")]
     result = BenchResult(environment={}, rows=[_measured("float32"), row("int8", status="skipped")])
-    from edgekit.bench.comparison import compare
-
     result.comparison = compare(base, result.rows, max_regression=10)
     outcomes = {c.name: c.outcome for c in cases(result) if c.classname == "edgekit.baseline"}
     assert sorted(outcomes.values()) == ["failure", "passed"]
